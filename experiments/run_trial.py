@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.config import DROPOUT_SEEDS, OPTIMIZERS, TrainConfig  # noqa: E402
-from tune_seeds.data import DataError  # noqa: E402
-from tune_seeds.model import ModelError  # noqa: E402
-from tune_seeds.tasks import TASK_NAMES, get_task  # noqa: E402
+from tune_seeds.config import DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.data import DataError
+from tune_seeds.model import ModelError
+from tune_seeds.tasks import TASK_NAMES, get_task
 
 
 def positive_int(text: str) -> int:

@@ -12,7 +12,7 @@ from tune_seeds.config import TrainConfig
 
 WORDS = (
     "good great fine bad awful poor the a movie film plot actor scene story was is very "
-    "not quite rather \"quoted\" it's dull bright"
+    'not quite rather "quoted" it\'s dull bright'
 ).split()
 
 

@@ -15,7 +15,7 @@ def test_task_aliases(alias: str, name: str) -> None:
 
 
 def test_unknown_task_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown task 'qnli'.*mrpc, rte, cola, sst2"):
+    with pytest.raises(ValueError, match=r"unknown task 'qnli'.*mrpc, rte, cola, sst2"):
         get_task("qnli")
 
 
@@ -37,7 +37,8 @@ def test_metrics_match_scikit_learn(seed: int) -> None:
 def test_constant_predictions_give_zero_mcc_like_scikit_learn() -> None:
     labels = np.array([0, 1, 1, 0])
     preds = np.ones(4, dtype=int)
-    assert get_task("cola").compute_metrics(preds, labels)["mcc"] == matthews_corrcoef(labels, preds)
+    expected = matthews_corrcoef(labels, preds)
+    assert get_task("cola").compute_metrics(preds, labels)["mcc"] == expected
 
 
 def test_prediction_length_mismatch() -> None:

@@ -142,7 +142,7 @@ def test_nan_loss_ends_the_trial_as_diverged(tiny_config: TrainConfig, data) -> 
 def test_seeds_must_be_non_negative_integers(tiny_config: TrainConfig, data) -> None:
     with pytest.raises(ValueError, match="wi_seed must be a non-negative integer, got -1"):
         Trial(tiny_config, -1, 0, data=data)
-    with pytest.raises(ValueError, match="do_seed must be a non-negative integer, got 1.5"):
+    with pytest.raises(ValueError, match="do_seed must be a non-negative integer, got 1\\.5"):
         Trial(tiny_config, 1, 1.5, data=data)  # type: ignore[arg-type]
 
 
