@@ -1,0 +1,108 @@
+"""Time the budget planner on 625 trials x 30 intervals for every budget 1..30.
+
+The planner must cover all budgets 1..30 on 625 recorded trials within 10 seconds
+on a 2-core machine. The baseline is the direct simulation of the paper's procedure
+used by the tests (``tests/test_planner.py::simulate``: one Python loop iteration per
+resample per plan, as the paper's script did with 50,000 resamples per plan), timed
+on a random sample of plans at a few resamples and extrapolated to every plan. The
+same sample checks agreement: the planner's estimate and the simulation's must differ
+by less than 4 combined standard errors.
+
+The curves are synthetic (625 = 25 x 25 seeds, :mod:`tune_seeds.synthetic`): the
+planner's running time does not depend on the values. Run from the repository root::
+
+    python benchmarks/bench_planner.py [--out benchmarks/results/planner.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.test_planner import simulate
+from tune_seeds.analysis.planner import curve_matrix, plan_budgets
+from tune_seeds.synthetic import synthetic_curves
+
+BOUND_S = 10.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/planner.json"))
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline-plans", type=int, default=12)
+    parser.add_argument("--baseline-resamples", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    load_before = os.getloadavg()
+    curves = synthetic_curves(25, 25, n_evals=30, seed=0)
+    _, scores = curve_matrix(curves)
+    budgets = list(range(1, 31))
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        result = plan_budgets(scores, budgets, n_resamples=args.resamples, seed=0)
+        times.append(time.perf_counter() - start)
+    plans = result.plans
+
+    rng = np.random.default_rng(1)
+    sample = plans.iloc[rng.choice(len(plans), args.baseline_plans, replace=False)]
+    sim_s, z = 0.0, []
+    for _, p in sample.iterrows():
+        start = time.perf_counter()
+        sim = simulate(scores, int(p.started), int(p.milestone), int(p.keep),
+                       args.baseline_resamples, seed=2)
+        sim_s += time.perf_counter() - start
+        se = np.hypot(p.se, sim.std() / np.sqrt(sim.size))
+        z.append(abs(p.expected_best - sim.mean()) / se)
+    per_resample = sim_s / (args.baseline_plans * args.baseline_resamples)
+    loop_same = per_resample * len(plans) * args.resamples
+    loop_paper = per_resample * len(plans) * 50_000
+    best = min(times)
+    report = {
+        "benchmark": "budget planner, all budgets 1..30, 625 trials x 30 intervals",
+        "data": "synthetic curves (25 WI x 25 DO seeds); time does not depend on values",
+        "planner_s": {"min": best, "all": times},
+        "bound_s": BOUND_S,
+        "within_bound": bool(max(times) < BOUND_S),
+        "n_resamples": args.resamples,
+        "plans_listed": len(plans),
+        "baseline": {
+            "method": "direct per-plan Python-loop simulation (tests/test_planner.py), "
+                      f"timed on {args.baseline_plans} random plans x "
+                      f"{args.baseline_resamples} resamples, extrapolated to every plan",
+            "seconds_per_plan_resample": per_resample,
+            "extrapolated_s_same_resamples": loop_same,
+            "extrapolated_s_paper_50000_resamples": loop_paper,
+        },
+        "speedup_same_resamples": loop_same / best,
+        "speedup_vs_paper_resamples": loop_paper / best,
+        "agreement_max_z": float(max(z)),
+        "agreement_ok": bool(max(z) < 4),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+            "note": "2 cores shared with other processes; see the load averages",
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0 if report["within_bound"] and report["agreement_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+#!/usr/bin/env python
+"""Run a sweep of seeded fine-tuning trials on Ray Tune: the (WI, DO) seeds are the search space.
+
+Quick start (real GLUE data, the default model, early discarding, 16 trials on a
+small training subset; about a quarter of an hour on a 2-core CPU):
+
+    GLUE_DIR=/path/to/glue python experiments/run_sweep.py --quick
+
+The main job (every MRPC trial on the full data, 400 seed pairs):
+
+    python experiments/run_sweep.py --task mrpc --num-samples 400 --glue-dir /path/to/glue
+
+Searches: --search random draws --num-samples distinct pairs from --wi-seeds x
+--do-seeds (reproducible with --seed); --search grid runs the whole grid (or a
+near-square part of --num-samples pairs); --search optuna lets a seeded TPE
+sampler pick pairs. No pair ever runs twice.
+
+Schedulers (budgets in evaluation intervals; a full run is --evals-per-epoch x
+--epochs of them): fifo runs every trial to the end; early-discard (default)
+trains every trial for --discard-at of a run, continues the best --keep share and
+stops the rest; asha and hyperband are Ray's.
+
+Ray: an embedded local Ray by default, its dashboard on 127.0.0.1 with token
+authentication (the URL and how to log in are printed at the start). --address
+auto or --address ray://host:port joins a running cluster.
+
+Results: trials.parquet (one row per trial) and curves.parquet (one row per
+evaluation) in the experiment folder <storage-path>/<name>, kept current while
+the sweep runs. Interrupt with Ctrl+C and continue with --resume --name <name>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tune_seeds.config import DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.search import SEARCHES, parse_seed_range
+from tune_seeds.sweep import (
+    RANK_BY,
+    SCHEDULERS,
+    SchedulerSpec,
+    SweepSpec,
+    check_address,
+    load_spec,
+)
+from tune_seeds.tasks import TASK_NAMES, get_task
+
+QUICK = {"train_examples": 160, "dev_examples": 100, "num_samples": 16, "keep": 0.25}
+"""What --quick sets, unless given explicitly: 16 trials of 30 intervals, all trained
+for 8 intervals, the best 4 to the end (16 * 8 + 4 * 22 = 216 intervals)."""
+DEFAULT_KEEP = 0.5
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = False):
+    """An argparse type: ``kind`` within [low, high] (open ends where asked)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from err
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            lo = "-inf" if low is None else low
+            hi = "inf" if high is None else high
+            raise argparse.ArgumentTypeError(f"must be in {left}{lo}, {hi}{right}, got {value}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(parse_seed_range(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    count = number(int, 1)
+    g = p.add_argument_group("trials")
+    g.add_argument("--task", default="mrpc", help=f"GLUE task: {', '.join(TASK_NAMES)} "
+                   "(any case; default %(default)s)")
+    g.add_argument("--glue-dir", help="GLUE data directory (<TASK>/train.tsv, dev.tsv); "
+                   "default $GLUE_DIR")
+    g.add_argument("--quick", action="store_true",
+                   help="quick-start preset: " + ", ".join(
+                       f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+                   + " (explicit options win)")
+    g.add_argument("--model", default="default",
+                   help="'default' (packaged MiniLM-L6), a local directory or a Hub name")
+    g.add_argument("--preset", choices=("default", "paper"), default="default",
+                   help="hyper-parameters: 'default' learns on MiniLM (lr 1e-4), 'paper' "
+                   "is the paper's (lr 2e-5)")
+    g.add_argument("--lr", type=number(float, 0, low_open=True))
+    g.add_argument("--batch-size", type=count)
+    g.add_argument("--epochs", type=count)
+    g.add_argument("--max-length", type=count)
+    g.add_argument("--evals-per-epoch", type=count,
+                   help="validations per epoch besides the one at step 0 (default 10)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--dropout-seed", choices=DROPOUT_SEEDS,
+                   help="which seed drives dropout: do (paper, default) or wi")
+    g.add_argument("--train-examples", type=count, help="seeded training subset (default all)")
+    g.add_argument("--dev-examples", type=count, help="seeded dev subset (default all)")
+    g.add_argument("--subset-seed", type=number(int, 0), default=0)
+    g.add_argument("--num-hidden-layers", type=count,
+                   help="cut the model to its first layers (tests and smoke runs)")
+    g.add_argument("--cache-dir", help="tokenization cache (default $TUNE_SEEDS_CACHE or "
+                   "~/.cache/tune-seeds)")
+
+    g = p.add_argument_group("search")
+    g.add_argument("--search", choices=SEARCHES, default="random",
+                   help="how pairs are chosen (default %(default)s)")
+    g.add_argument("--wi-seeds", type=seeds, default=tuple(range(1, 26)),
+                   help="weight-init seeds, e.g. 1-25 or 1-5,9 (default 1-25)")
+    g.add_argument("--do-seeds", type=seeds, default=tuple(range(1, 26)),
+                   help="data-order seeds (default 1-25)")
+    g.add_argument("--num-samples", type=number(int, 1),
+                   help="trials to run (grid: default the whole grid; random/optuna: required "
+                   "unless --quick)")
+    g.add_argument("--seed", type=number(int, 0), default=0,
+                   help="seed of the random draw / Optuna's sampler (default %(default)s)")
+
+    g = p.add_argument_group("scheduler (budgets in evaluation intervals)")
+    g.add_argument("--scheduler", choices=SCHEDULERS, default="early-discard",
+                   help="default %(default)s")
+    g.add_argument("--discard-at", type=number(float, 0, 1, low_open=True, high_open=True),
+                   default=0.25, help="early-discard: share of a run before ranking "
+                   "(default %(default)s)")
+    g.add_argument("--keep", type=number(float, 0, 1, low_open=True),
+                   help=f"early-discard: share of trials continued (default {DEFAULT_KEEP})")
+    g.add_argument("--cohort-size", type=count,
+                   help="early-discard: trials ranked together (default: all)")
+    g.add_argument("--rank-by", choices=RANK_BY, default="best",
+                   help="rank by the best score so far (paper) or the current one")
+    g.add_argument("--grace-period", type=count, default=3,
+                   help="asha: intervals before the first rung (default %(default)s)")
+    g.add_argument("--reduction-factor", type=number(float, 1, low_open=True), default=3.0,
+                   help="asha/hyperband: halving rate (default %(default)s)")
+
+    g = p.add_argument_group("resources and cluster")
+    g.add_argument("--address", help="join a running Ray cluster: auto, host:port or "
+                   "ray://host:port (default: an embedded local Ray)")
+    g.add_argument("--cpus-per-trial", type=number(float, 0, low_open=True), default=1.0,
+                   help="CPUs per trial; also its torch threads (default %(default)s)")
+    g.add_argument("--gpus-per-trial", type=number(float, 0), default=0.0,
+                   help="GPUs per trial, fractional to share one (e.g. 0.25)")
+    g.add_argument("--max-concurrent", type=count, help="most trials running at once")
+    g.add_argument("--no-dashboard", action="store_true", help="do not start Ray's dashboard")
+    g.add_argument("--dashboard-port", type=number(int, 1, 65535),
+                   help="dashboard port of the embedded Ray (default: 8265 or the next free one)")
+
+    g = p.add_argument_group("storage and resume")
+    g.add_argument("--storage-path", default="~/ray_results",
+                   help="local directory or pyarrow URI (s3://..., gs://...) "
+                   "(default %(default)s)")
+    g.add_argument("--name", help="experiment folder (default <task>-<search>-<scheduler>-<time>)")
+    g.add_argument("--results-dir", help="where the tables go (default: the experiment folder; "
+                   "required for a remote --storage-path)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep --name (its saved settings are used)")
+    g.add_argument("--max-failures", type=number(int, -1), default=1,
+                   help="retries of a failed trial from its checkpoint (-1: forever; "
+                   "default %(default)s)")
+    g.add_argument("--checkpoint-every", type=number(int, 0), default=10,
+                   help="checkpoint every this many evaluations, for retries and resume "
+                   "(0: only at pause points; default %(default)s)")
+    g.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep checkpoints of finished trials (default: delete them)")
+    g.add_argument("--tune-loggers", action="store_true",
+                   help="also write Tune's per-trial progress.csv/result.json (slower)")
+    g.add_argument("--tables-every", type=number(float, 0), default=30.0,
+                   help="rewrite the results tables at most every this many seconds while "
+                   "the sweep runs (default %(default)s)")
+    g.add_argument("--verbose", type=number(int, 0, 2), default=1,
+                   help="Tune's progress output: 0 silent, 1 status table, 2 every result")
+    return p
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {
+        "task": get_task(args.task).name,
+        "model": args.model,
+        "glue_dir": str(Path(args.glue_dir).expanduser().resolve()) if args.glue_dir else None,
+        "cache_dir": args.cache_dir,
+        "subset_seed": args.subset_seed,
+    }
+    for name in ("lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
+                 "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    return TrainConfig.paper(**values) if args.preset == "paper" else TrainConfig(**values)
+
+
+def sweep_spec(args: argparse.Namespace) -> SweepSpec:
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    if args.keep is None:
+        args.keep = DEFAULT_KEEP
+    if args.search != "grid" and args.num_samples is None:
+        raise ValueError(f"--search {args.search} needs --num-samples (or --quick)")
+    name = args.name or (
+        f"{get_task(args.task).name}-{args.search}-{args.scheduler}-"
+        f"{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    scheduler = SchedulerSpec(
+        name=args.scheduler, discard_at=args.discard_at, keep=args.keep,
+        cohort_size=args.cohort_size, rank_by=args.rank_by, grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+    )
+    if "://" in args.storage_path and not args.storage_path.startswith("file://") \
+            and args.results_dir is None:
+        raise ValueError("a remote --storage-path needs a local --results-dir for the tables")
+    return SweepSpec(
+        train=train_config(args), search=args.search, wi_seeds=args.wi_seeds,
+        do_seeds=args.do_seeds, num_samples=args.num_samples, seed=args.seed,
+        scheduler=scheduler, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
+        max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints, storage_path=args.storage_path, name=name,
+        results_dir=args.results_dir, tune_loggers=args.tune_loggers,
+        tables_every_s=args.tables_every,
+    )
+
+
+def check_data(spec: SweepSpec) -> str:
+    """Tokenize (cached) before Ray starts: bad data fails here, and workers only read the cache.
+
+    Returns a one-line description of the data.
+    """
+    from tune_seeds.data import DataError, prepare_data
+    from tune_seeds.model import ModelError
+    from tune_seeds.training import evaluation_steps
+
+    cfg = spec.train
+    try:
+        data = prepare_data(cfg)
+        steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+        evaluation_steps(steps_per_epoch, cfg.epochs, cfg.evals_per_epoch)
+    except (DataError, ModelError) as err:
+        raise ValueError(str(err)) from err
+    return (
+        f"{cfg.task}: {len(data.train)} train / {len(data.dev)} dev examples, "
+        f"{steps_per_epoch * cfg.epochs} steps and {cfg.total_evals + 1} evaluations per trial"
+    )
+
+
+def check_new_experiment(spec: SweepSpec) -> None:
+    import pyarrow.fs
+
+    from tune_seeds.sweep import _fs_and_path
+
+    fs, path = _fs_and_path(spec.experiment_path)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        raise ValueError(
+            f"{spec.experiment_path} already exists: continue it with --resume --name "
+            f"{spec.name}, or choose another --name"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.resume:
+            if not args.name:
+                raise ValueError("--resume needs the --name of the sweep to continue")
+            spec = load_spec(args.storage_path, args.name)
+        else:
+            spec = sweep_spec(args)
+            if spec.train.glue_dir is None:
+                from tune_seeds.data import resolve_glue_dir
+
+                resolve_glue_dir(None)  # GLUE_DIR pointing nowhere is an error
+            check_new_experiment(spec)
+        if args.address and spec.limit_by_cpus and spec.max_concurrent:
+            raise ValueError(
+                "--max-concurrent with --scheduler hyperband works through the embedded Ray's "
+                "CPUs; on a cluster, limit concurrency with --cpus-per-trial"
+            )
+        address = check_address(args.address) if args.address else None
+        description = check_data(spec)
+    except ValueError as err:
+        parser.error(str(err))
+
+    from tune_seeds.summary import format_summary, summarize
+    from tune_seeds.sweep import run_sweep
+    from tune_seeds.tables import load_results
+
+    print(description, flush=True)
+    run_sweep(spec, resume=args.resume, address=address, dashboard=not args.no_dashboard,
+              verbose=args.verbose, dashboard_port=args.dashboard_port)
+    try:
+        trials, _ = load_results(spec.tables_dir)
+    except FileNotFoundError:
+        print("No trial reported a result; no tables were written.")
+        return 1
+    print()
+    print(format_summary(summarize(trials, spec.train.task, spec.train.total_evals)))
+    print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
+    unfinished = int(trials["stopped_by"].isna().sum()) + spec.trial_count - len(trials)
+    if unfinished:
+        print(
+            f"{unfinished} trial(s) did not finish. Continue with:\n  python "
+            f"experiments/run_sweep.py --resume --name {spec.name} --storage-path "
+            f"{spec.storage_path}"
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Ray Tune schedulers for seed sweeps.
+
+- :class:`EarlyDiscardScheduler`: start many trials, pause them all at a milestone,
+  continue the best few (Dodge et al. 2020), restore-safe with its state callback.
+- :func:`asha_scheduler`, :func:`hyperband_scheduler`: Ray's ASHA and HyperBand on the
+  same ``time_attr`` units, for comparisons at equal compute.
+- :func:`trial_compute`, :func:`total_compute`, :func:`early_discard_compute`: compute
+  accounting in ``time_attr`` units (evaluation intervals in this project).
+"""
+
+from schedulers.comparators import (
+    asha_scheduler,
+    early_discard_compute,
+    hyperband_scheduler,
+    total_compute,
+    trial_compute,
+)
+from schedulers.early_discard import (
+    DECISIONS_FILE,
+    EarlyDiscardScheduler,
+    EarlyDiscardStateCallback,
+)
+
+__all__ = [
+    "DECISIONS_FILE",
+    "EarlyDiscardScheduler",
+    "EarlyDiscardStateCallback",
+    "asha_scheduler",
+    "early_discard_compute",
+    "hyperband_scheduler",
+    "total_compute",
+    "trial_compute",
+]

@@ -1,0 +1,177 @@
+"""The numbers of a sweep report, as one JSON-ready dict (used by ``experiments/analyze.py``).
+
+:func:`sweep_report` gathers the expected-best table, the WI-against-DO variance
+views, the failed runs and the best seeds of a trials table; :func:`format_report`
+renders the same dict as plain-text tables. Keeping both on one dict means the
+printed report and ``--json`` can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from tune_seeds.analysis.evp import default_ns, expected_validation_performance
+from tune_seeds.analysis.failures import failed_runs, infer_threshold
+from tune_seeds.analysis.variance import (
+    FACTORS,
+    best_vs_worst_anova,
+    factor_sd,
+    seed_means,
+    two_way_anova,
+)
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, NaN/inf to None, keys to str."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def sweep_report(
+    trials: pd.DataFrame,
+    *,
+    threshold: float | None = None,
+    score: str = "best_score",
+    n_best: int = 5,
+    synthetic: bool = False,
+) -> dict[str, Any]:
+    """Every number of the report of one sweep.
+
+    Args:
+        trials: the trials table (one row per trial).
+        threshold: failed-run threshold on ``score``; None takes the task's (from a
+            ``task`` column). When neither is known the failure section says so.
+        score: the column analysed.
+        n_best: how many best seeds and trials to list.
+        synthetic: mark the report as made from synthetic data.
+
+    Returns:
+        A dict with ``meta``, ``expected_best``, ``variance``, ``anova``,
+        ``best_vs_worst``, ``failures`` and ``best_seeds``.
+    """
+    values = trials[score].dropna()
+    tasks = sorted(trials["task"].dropna().unique()) if "task" in trials.columns else []
+    report: dict[str, Any] = {
+        "meta": {
+            "n_trials": len(trials),
+            "n_scored": len(values),
+            "score": score,
+            "tasks": [str(t) for t in tasks],
+            "synthetic": bool(synthetic),
+            "n_wi_seeds": int(trials["wi_seed"].nunique()),
+            "n_do_seeds": int(trials["do_seed"].nunique()),
+        }
+    }
+    evp = expected_validation_performance(values, default_ns(len(values)))
+    report["expected_best"] = evp[["n", "mean", "sd"]].to_dict(orient="records")
+    report["variance"] = factor_sd(trials, score).to_dict()
+    try:
+        report["anova"] = two_way_anova(trials, score).to_dict(orient="index")
+    except ValueError as err:
+        report["anova"] = {"skipped": str(err)}
+    report["best_vs_worst"] = {}
+    for f in FACTORS:
+        try:
+            report["best_vs_worst"][f] = best_vs_worst_anova(trials, f, score).to_dict()
+        except ValueError as err:
+            report["best_vs_worst"][f] = {"skipped": str(err)}
+    try:
+        thr = infer_threshold(trials, threshold)
+    except ValueError as err:
+        report["failures"] = {"skipped": str(err)}
+    else:
+        fails = failed_runs(trials, thr, score)
+        report["failures"] = {
+            "threshold": fails.threshold,
+            "n_failed": fails.n_failed,
+            "n_trials": fails.n_trials,
+            "rate": fails.rate,
+            "per_seed": {
+                f: fails.per_seed[f][fails.per_seed[f]["failed"] > 0]["failed"].to_dict()
+                for f in FACTORS
+            },
+        }
+    best_trials = trials.sort_values(score, ascending=False, kind="stable").head(n_best)
+    report["best_seeds"] = {
+        f: seed_means(trials, f, score).head(n_best).reset_index().to_dict(orient="records")
+        for f in FACTORS
+    }
+    report["best_seeds"]["trials"] = best_trials[["wi_seed", "do_seed", score]].to_dict(
+        orient="records"
+    )
+    return _clean(report)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(x.rjust(w) for x, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as plain-text tables."""
+    meta = report["meta"]
+    out = []
+    label = " [SYNTHETIC DATA]" if meta["synthetic"] else ""
+    out.append(
+        f"Sweep of {meta['n_trials']} trials ({meta['n_wi_seeds']} WI x {meta['n_do_seeds']} DO"
+        f" seeds), task {', '.join(meta['tasks']) or 'unknown'}, score {meta['score']}{label}"
+    )
+    out.append("\nExpected best score of n trials (sampling with replacement)")
+    out.append(_table(report["expected_best"], ["n", "mean", "sd"]))
+    v = report["variance"]
+    out.append("\nStandard deviation of the score")
+    out.append(_table([
+        {"view": "overall", "sd": v["overall"]},
+        {"view": "WI varying, DO fixed", "sd": v["wi_varying_do_fixed"]},
+        {"view": "DO varying, WI fixed", "sd": v["do_varying_wi_fixed"]},
+    ], ["view", "sd"]))
+    anova = report["anova"]
+    if "skipped" in anova:
+        out.append(f"\nTwo-way ANOVA: skipped ({anova['skipped']})")
+    else:
+        out.append("\nTwo-way ANOVA (type II)")
+        rows = [{"source": k, **val} for k, val in anova.items()]
+        out.append(_table(rows, ["source", "sum_sq", "df", "F", "p_value", "share"]))
+    out.append("\nOne-way ANOVA, best against worst seed")
+    rows = [r for r in report["best_vs_worst"].values() if "skipped" not in r]
+    out.append(_table(rows, ["factor", "best_seed", "best_mean", "worst_seed", "worst_mean",
+                             "f_stat", "p_value"]))
+    fails = report["failures"]
+    if "skipped" in fails:
+        out.append(f"\nFailed runs: skipped ({fails['skipped']})")
+    else:
+        out.append(
+            f"\nFailed runs (best score <= {fails['threshold']:.4f}): {fails['n_failed']} of "
+            f"{fails['n_trials']} ({100 * fails['rate']:.1f}%)"
+        )
+        for f, counts in fails["per_seed"].items():
+            listed = ", ".join(f"{s}: {n}" for s, n in counts.items()) or "none"
+            out.append(f"  per {f}: {listed}")
+    best = report["best_seeds"]
+    for f in FACTORS:
+        out.append(f"\nBest {f} values (mean score over the other seed)")
+        out.append(_table(best[f], [f, "mean", "sd", "count"]))
+    out.append("\nBest trials")
+    out.append(_table(best["trials"], ["wi_seed", "do_seed", meta["score"]]))
+    return "\n".join(out)

@@ -1,0 +1,238 @@
+"""Compare Tune schedulers on replayed curves at a given budget.
+
+For each repeat, the recorded curves are shuffled with a seeded generator: the first
+``n_pilot`` curves form the *pilot* (the only curves the adaptive planner may look
+at) and the rest, in that random order, are the held-out *pool*. Every scheduler
+starts its trials from the front of the same pool, in the same arrival order
+(common random numbers), and its sweep is replayed through Ray Tune
+(:func:`tune_seeds.replay.run_replay`). Each run records the compute it used (in full
+runs) and the best score it found (stopped trials count).
+
+The schedulers, for a budget of ``B`` full runs of ``T`` intervals:
+
+- ``fifo``: ``floor(B)`` trials trained fully (what the budget buys without stopping);
+- ``early_discard``: the paper's rule of thumb (:func:`~tune_seeds.analysis.fixed_plan`:
+  cut at 25% of training, keep half the budget, start what the rest buys);
+- ``adaptive``: early discarding with the milestone, keep count and number of trials
+  planned on the pilot's curves (:func:`~tune_seeds.analysis.plan_early_discard`);
+- ``asha``, ``hyperband``, ``median``: Ray's schedulers with the fixed plan's number of
+  trials and its milestone as grace period; they have no budget parameter, so their
+  compute is whatever they use, reported beside their best score.
+
+Plans never start more trials than the pool holds, so no curve is replayed twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tune_seeds.analysis.planner import Plan, curve_matrix, fixed_plan, plan_early_discard
+from tune_seeds.replay import ReplayCurves, run_replay
+
+SCHEDULERS: tuple[str, ...] = ("fifo", "early_discard", "adaptive", "asha", "hyperband", "median")
+TIME_ATTR = "eval_index"
+METRIC = "score"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One scheduler configured for one repeat.
+
+    Attributes:
+        name: scheduler name (one of :data:`SCHEDULERS`).
+        make: builds a fresh scheduler (schedulers are stateful: one per run).
+        started: trials to start.
+        milestone: cut of an early-discarding plan (None otherwise).
+        keep: trials kept by an early-discarding plan (None otherwise).
+        checkpoint_at: evaluations whose reports carry a checkpoint (None: all).
+    """
+
+    name: str
+    make: Callable[[], object]
+    started: int
+    milestone: int | None = None
+    keep: int | None = None
+    checkpoint_at: tuple[int, ...] | None = None
+
+
+def _early_discard(milestone: int, keep: int) -> Callable[[], object]:
+    def make() -> object:
+        from schedulers.early_discard import EarlyDiscardScheduler
+
+        return EarlyDiscardScheduler(
+            milestone=milestone, keep=keep, time_attr=TIME_ATTR, metric=METRIC, mode="max"
+        )
+
+    return make
+
+
+def settings_for(
+    names: Iterable[str],
+    budget: float,
+    n_evals: int,
+    pool_size: int,
+    pilot: np.ndarray | None,
+    *,
+    fraction: float = 0.25,
+    keep_share: float = 0.5,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> list[Setting]:
+    """The schedulers of one repeat, configured for ``budget`` (see the module doc).
+
+    Args:
+        names: scheduler names, a subset of :data:`SCHEDULERS`.
+        budget: budget in full runs.
+        n_evals: T, intervals of a full run.
+        pool_size: curves available to start (caps every plan).
+        pilot: ``(trials, T + 1)`` score matrix of the pilot curves (for ``adaptive``).
+        fraction, keep_share: the fixed rule of thumb (:func:`fixed_plan`).
+        n_resamples, seed: the adaptive planner's resampling.
+    """
+    from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule
+
+    from schedulers.comparators import asha_scheduler, hyperband_scheduler
+    from tune_seeds.adaptive import scheduler_for_plan
+
+    started, milestone, keep = fixed_plan(budget, n_evals, fraction, keep_share)
+    started = min(started, pool_size)
+    out = []
+    for name in names:
+        if name == "fifo":
+            out.append(Setting(name, FIFOScheduler, min(int(budget), pool_size),
+                               checkpoint_at=()))
+        elif name == "early_discard":
+            out.append(Setting(name, _early_discard(milestone, keep), started, milestone, keep,
+                               (milestone,)))
+        elif name == "adaptive":
+            if pilot is None:
+                raise ValueError("the adaptive scheduler needs pilot curves")
+            plan: Plan = plan_early_discard(
+                pilot, budget, n_resamples=n_resamples, seed=seed, replace=True,
+                max_started=pool_size,
+            )
+            discard = plan.keep < plan.started
+            out.append(Setting(
+                name,
+                lambda plan=plan: scheduler_for_plan(
+                    plan, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
+                plan.started,
+                plan.milestone if discard else None,
+                plan.keep if discard else None,
+                (plan.milestone,) if discard else (),
+            ))
+        elif name == "asha":
+            out.append(Setting(name, lambda: asha_scheduler(
+                n_evals, grace_period=milestone, reduction_factor=3, time_attr=TIME_ATTR,
+                metric=METRIC, mode="max"), started, checkpoint_at=()))
+        elif name == "hyperband":
+            out.append(Setting(name, lambda: hyperband_scheduler(
+                n_evals, reduction_factor=3, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
+                started))
+        elif name == "median":
+            out.append(Setting(name, lambda: MedianStoppingRule(
+                time_attr=TIME_ATTR, metric=METRIC, mode="max", grace_period=milestone,
+                min_samples_required=3), started, checkpoint_at=()))
+        else:
+            raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
+    return out
+
+
+def compare_schedulers(
+    curves: pd.DataFrame,
+    budget: float,
+    repeats: int,
+    *,
+    names: Iterable[str] = SCHEDULERS,
+    pilot_share: float = 0.2,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    max_concurrent_trials: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Replay every scheduler over ``repeats`` random pilots, pools and arrival orders.
+
+    Ray must be initialized by the caller.
+
+    Args:
+        curves: the recorded curves table.
+        budget: budget in full runs.
+        repeats: number of random repeats.
+        names: schedulers to run.
+        pilot_share: share of the curves held out as the adaptive planner's pilot (the
+            other schedulers never see them, so all are evaluated on the same pool).
+        seed: base seed; repeat r uses ``seed + r``.
+        n_resamples: the adaptive planner's resamples.
+        max_concurrent_trials: Tune's concurrency limit (None: as the CPUs allow).
+        progress: called with one line per finished run.
+
+    Returns:
+        One row per (repeat, scheduler): ``repeat, scheduler, started, milestone, keep,
+        compute`` (full runs), ``best_score``, ``wall_s``.
+    """
+    names = list(names)
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    if not 0 <= pilot_share < 1:
+        raise ValueError(f"pilot_share must be in [0, 1), got {pilot_share}")
+    ids, scores = curve_matrix(curves)
+    T = scores.shape[1] - 1
+    packed = ReplayCurves.from_table(curves)
+    # The pilot is held out whichever schedulers run, so that a scheduler's results do
+    # not depend on which others were compared in the same call.
+    n_pilot = round(pilot_share * len(ids))
+    if "adaptive" in names and n_pilot < 2:
+        raise ValueError("the adaptive scheduler needs a pilot of at least 2 curves")
+    rows = []
+    for r in range(repeats):
+        rng = np.random.default_rng(seed + r)
+        perm = rng.permutation(len(ids))
+        pilot, pool = perm[:n_pilot], ids[perm[n_pilot:]]
+        settings = settings_for(
+            names, budget, T, len(pool), scores[pilot] if n_pilot else None,
+            n_resamples=n_resamples, seed=seed + r,
+        )
+        for s in settings:
+            with tempfile.TemporaryDirectory(prefix="replay_") as storage:
+                run = run_replay(
+                    packed, pool[: s.started], s.make(), storage_path=storage,
+                    name=f"{s.name}_{r}", checkpoint_at=s.checkpoint_at,
+                    max_concurrent_trials=max_concurrent_trials,
+                )
+            rows.append({
+                "repeat": r, "scheduler": s.name, "started": s.started,
+                "milestone": s.milestone, "keep": s.keep, "compute": run.compute / T,
+                "best_score": run.best_score, "wall_s": run.wall_s,
+            })
+            if progress:
+                progress(f"repeat {r} {s.name:>13}: started {s.started:4d}, compute "
+                         f"{run.compute / T:7.2f} runs, best {run.best_score:.4f} "
+                         f"({run.wall_s:.1f} s)")
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over repeats of compute and best score, one row per scheduler.
+
+    Also ``best_vs_fifo``: mean over repeats of the best score minus FIFO's in the same
+    repeat (paired, so the pool's luck cancels), when FIFO ran.
+    """
+    g = runs.groupby("scheduler", sort=False)
+    out = pd.DataFrame({
+        "started": g["started"].mean(),
+        "compute_mean": g["compute"].mean(),
+        "compute_sd": g["compute"].std(ddof=1),
+        "best_mean": g["best_score"].mean(),
+        "best_sd": g["best_score"].std(ddof=1),
+        "repeats": g.size(),
+    })
+    if (runs["scheduler"] == "fifo").any():
+        fifo = runs[runs["scheduler"] == "fifo"].set_index("repeat")["best_score"]
+        diff = runs["best_score"] - runs["repeat"].map(fifo)
+        out["best_vs_fifo"] = diff.groupby(runs["scheduler"], sort=False).mean()
+    return out.reset_index()

@@ -1,0 +1,176 @@
+"""The seeded trial as a Ray Tune function trainable.
+
+:func:`seed_trial` runs one :class:`~tune_seeds.training.Trial` for the
+``wi_seed``/``do_seed`` pair in its Tune config and reports every evaluation
+record with ``tune.report``. Everything else a sweep needs is decided here:
+
+- **Checkpoints only where a resume must start.** A checkpoint of the default
+  model with its optimizer state is ~270 MB, so one is attached only after the
+  evaluations listed in ``checkpoint_at`` (the scheduler's pause milestones:
+  a PAUSE on a report without a checkpoint would silently restart the trial
+  from scratch) and after every ``checkpoint_every`` evaluations (so a crash
+  or an interrupted sweep loses at most that much work). Never after the last
+  evaluation: a finished trial is never resumed.
+- **Exact resume.** A restored trial (``tune.get_checkpoint()``) continues from
+  the checkpointed evaluation and reproduces the uninterrupted run bit for bit,
+  because the core trial restores every RNG and the torch thread count is
+  pinned to the trial's CPUs (``max(1, floor(cpus))``), which do not change
+  between attempts.
+- **Data once per worker.** The tokenized subsets are read from the disk cache
+  once per worker process and kept, so that with ``reuse_actors=True`` the next
+  trial on the same worker starts without reading anything.
+- **Divergence.** The core trial just stops when its loss turns NaN/inf; the
+  trainable then repeats the last record with ``diverged=True`` (same
+  ``eval_index``, so a table keeping the last row per evaluation is unchanged)
+  so that the sweep can mark the trial ``stopped_by="diverged"``.
+
+Every record also carries ``wi_seed``, ``do_seed``, ``diverged`` and ``node_id``
+(the Ray node the attempt ran on; all nodes of a machine share one IP).
+
+Fault injection (**tests only**): ``fault={"wi_seed": w, "do_seed": d,
+"eval_index": k, "marker": path}`` makes the trial of that pair raise once,
+right after reporting evaluation ``k``; the marker file records that it already
+failed, so the retry runs through. The sweep runner fills it from the
+``TUNE_SEEDS_TEST_FAULT`` environment variable (JSON).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+from collections.abc import Collection
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_FILE = "trial.pt"
+
+
+class InjectedFault(RuntimeError):
+    """The failure raised by the test-only fault injection hook."""
+
+
+def threads_for(cpus: float) -> int:
+    """Torch threads for a trial with ``cpus`` CPUs: at least one, never more than it owns."""
+    return max(1, math.floor(cpus + 1e-9))
+
+
+def needs_checkpoint(
+    eval_index: int, total_evals: int, checkpoint_at: Collection[int], checkpoint_every: int
+) -> bool:
+    """Whether the report of ``eval_index`` must carry a checkpoint.
+
+    >>> [k for k in range(11) if needs_checkpoint(k, 10, {3}, 4)]
+    [3, 4, 8]
+    """
+    if eval_index <= 0 or eval_index >= total_evals:
+        return False
+    if eval_index in checkpoint_at:
+        return True
+    return checkpoint_every > 0 and eval_index % checkpoint_every == 0
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_data(config: Any) -> Any:
+    from tune_seeds.data import prepare_data
+
+    return prepare_data(config)
+
+
+def _trial_cpus() -> float:
+    from ray import tune
+
+    resources = tune.get_context().get_trial_resources()
+    return float(resources.required_resources.get("CPU", 1.0))
+
+
+def _fault_due(fault: dict[str, Any] | None, config: dict, eval_index: int) -> bool:
+    if not fault:
+        return False
+    if (int(config["wi_seed"]), int(config["do_seed"])) != (fault["wi_seed"], fault["do_seed"]):
+        return False
+    if eval_index != int(fault["eval_index"]):
+        return False
+    marker = Path(fault["marker"])
+    if marker.exists():
+        return False
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("failed once\n")
+    return True
+
+
+def make_trial(
+    config: dict[str, Any], train_config: dict[str, Any], threads: int, checkpoint_dir: str | None
+) -> Any:
+    """The core trial of the pair in ``config``, resumed from ``checkpoint_dir`` if given.
+
+    Pure of Ray: the trainable adds reporting and checkpoints around it.
+    """
+    import torch
+
+    from tune_seeds.config import TrainConfig
+    from tune_seeds.training import Trial
+
+    cfg = TrainConfig(**{**train_config, "threads": threads})
+    torch.set_num_threads(threads)
+    trial = Trial(
+        cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]), data=_cached_data(cfg)
+    )
+    if checkpoint_dir is not None:
+        trial.load_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
+    return trial
+
+
+def seed_trial(
+    config: dict[str, Any],
+    *,
+    train_config: dict[str, Any],
+    checkpoint_at: Collection[int] = (),
+    checkpoint_every: int = 0,
+    fault: dict[str, Any] | None = None,
+) -> None:
+    """Tune function trainable: one seeded fine-tuning trial.
+
+    Args:
+        config: the Tune config, holding ``wi_seed`` and ``do_seed``.
+        train_config: :meth:`TrainConfig.to_dict` of the sweep (``threads`` is
+            replaced by the trial's CPUs).
+        checkpoint_at: evaluation indices whose report carries a checkpoint
+            (the scheduler's pause milestones).
+        checkpoint_every: also checkpoint every this many evaluations (0: never).
+        fault: test-only fault injection (see the module docstring).
+
+    Use it through :func:`tune.with_parameters`, e.g.::
+
+        trainable = tune.with_parameters(seed_trial, train_config=cfg.to_dict(),
+                                         checkpoint_at={8}, checkpoint_every=10)
+    """
+    import ray
+    from ray import tune
+
+    from tune_seeds.training import TrialStatus
+
+    total_evals = int(train_config.get("evals_per_epoch", 10)) * int(train_config.get("epochs", 3))
+    checkpoint_at = frozenset(int(k) for k in checkpoint_at)
+    seeds = {"wi_seed": int(config["wi_seed"]), "do_seed": int(config["do_seed"])}
+    node_id = ray.get_runtime_context().get_node_id()
+    threads = threads_for(_trial_cpus())
+
+    restored = tune.get_checkpoint()
+    with restored.as_directory() if restored is not None else nullcontext() as checkpoint_dir:
+        trial = make_trial(config, train_config, threads, checkpoint_dir)
+        for record in trial.evaluations():
+            row = {**record, **seeds, "diverged": False, "node_id": node_id}
+            index = int(record["eval_index"])
+            if needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
+                with tempfile.TemporaryDirectory(prefix="tune-seeds-ckpt-") as tmp:
+                    trial.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))
+                    tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+            else:
+                tune.report(row)
+            if _fault_due(fault, config, index):
+                raise InjectedFault(f"test-only fault injected after evaluation {index}")
+    if trial.status == TrialStatus.DIVERGED and trial.records:
+        tune.report({**trial.records[-1], **seeds, "diverged": True, "node_id": node_id})
