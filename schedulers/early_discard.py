@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -346,7 +347,9 @@ class EarlyDiscardScheduler(FIFOScheduler):
         mode: str | None = None,
         rank_by: str = "best",
     ) -> None:
-        _validate(milestone, keep, cohort_size, time_attr, mode, rank_by)
+        milestone, keep, cohort_size = _validate(
+            milestone, keep, cohort_size, time_attr, mode, rank_by
+        )
         super().__init__()
         self._milestone = milestone
         self._keep = keep
@@ -485,11 +488,15 @@ class EarlyDiscardScheduler(FIFOScheduler):
         self._stop_cut_trials(tune_controller, slots)
 
         # Kept trials first, oldest cohort and best rank first: they resume from the
-        # milestone checkpoint and free their paused checkpoint soonest.
+        # milestone checkpoint and free their paused checkpoint soonest. A CONTINUING
+        # trial can be PAUSED too: a restored controller replays a PAUSE decision it had
+        # cached for a save in flight at the interruption, overriding our CONTINUE.
         for record in self._book.decisions:
             member = self._book.members[record["trial_id"]]
             trial = self._trials.get(member.trial_id)
-            if member.state != KEPT_WAITING or trial is None or not _is_paused(trial):
+            if member.state not in (KEPT_WAITING, CONTINUING):
+                continue
+            if trial is None or not _is_paused(trial):
                 continue
             if not _claim(slots, member):
                 break
@@ -691,33 +698,48 @@ def _validate(
     time_attr: Any,
     mode: Any,
     rank_by: Any,
-) -> None:
+) -> tuple[int | float, int | float, int | None]:
+    """Checks the arguments; returns milestone, keep and cohort_size as plain Python
+    numbers (numpy integers from a planner are ints, so an integral keep is a count)."""
+
     def fail(message: str) -> None:
         raise ValueError(f"EarlyDiscardScheduler: {message}")
 
-    if isinstance(milestone, bool) or not isinstance(milestone, (int, float)):
+    def number(value: Any) -> int | float | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        return None
+
+    milestone_n, keep_n = number(milestone), number(keep)
+    if milestone_n is None:
         fail(f"milestone must be a number of time_attr units, got {milestone!r}")
-    if not milestone > 0:
+    if not milestone_n > 0:
         fail(f"milestone must be > 0, got {milestone!r}")
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)):
+    if keep_n is None:
         fail(f"keep must be an int >= 1 or a float in (0, 1], got {keep!r}")
-    if isinstance(keep, int) and keep < 1:
-        fail(f"keep as an int must be >= 1, got {keep}")
-    if isinstance(keep, float) and not 0 < keep <= 1:
-        fail(f"keep as a fraction must be in (0, 1], got {keep}")
+    if isinstance(keep_n, int) and keep_n < 1:
+        fail(f"keep as an int must be >= 1, got {keep_n}")
+    if isinstance(keep_n, float) and not 0 < keep_n <= 1:
+        fail(f"keep as a fraction must be in (0, 1], got {keep_n}")
     if cohort_size is not None:
-        if isinstance(cohort_size, bool) or not isinstance(cohort_size, int):
+        if not isinstance(number(cohort_size), int):
             fail(f"cohort_size must be None or an int >= 2, got {cohort_size!r}")
+        cohort_size = int(cohort_size)
         if cohort_size < 2:
             fail(f"cohort_size must be >= 2 (a cohort of one cuts nothing), got {cohort_size}")
-        if isinstance(keep, int) and keep >= cohort_size:
-            fail(f"keep={keep} must be smaller than cohort_size={cohort_size}, or nothing is cut")
+        if isinstance(keep_n, int) and keep_n >= cohort_size:
+            fail(f"keep={keep_n} must be smaller than cohort_size={cohort_size}, or nothing is cut")
     if not isinstance(time_attr, str) or not time_attr:
         fail(f"time_attr must be a result key, got {time_attr!r}")
     if mode not in (None, "min", "max"):
         fail(f"mode must be 'min' or 'max', got {mode!r}")
     if rank_by not in ("best", "last"):
         fail(f"rank_by must be 'best' or 'last', got {rank_by!r}")
+    return milestone_n, keep_n, cohort_size
 
 
 class EarlyDiscardStateCallback(Callback):

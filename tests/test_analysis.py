@@ -176,3 +176,60 @@ def _only_curves(tmp_path, name="only_curves"):
 
 def _only_curves_dir(tmp_path):
     return _only_curves(tmp_path, "only_curves_2")
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_analyze_cli_on_results_dir(tmp_path, capsys):
+    import json
+
+    curves = synthetic_curves(4, 5, seed=3)
+    trials = trials_from_curves(curves)
+    trials.to_parquet(tmp_path / "trials.parquet")
+    curves.to_parquet(tmp_path / "curves.parquet")
+    analyze = _script("analyze")
+    out_json, figs = tmp_path / "out" / "report.json", tmp_path / "figs"
+    assert analyze.main([str(tmp_path), "--json", str(out_json), "--figures", str(figs),
+                         "--threshold", "0.7"]) == 0
+    printed = capsys.readouterr().out
+    assert "Expected best score of n trials" in printed and "[SYNTHETIC DATA]" in printed
+    report = json.loads(out_json.read_text())
+    assert [r["n"] for r in report["expected_best"]] == [1, 5, 10, 15, 20]
+    assert report["expected_best"][1]["mean"] == pytest.approx(
+        expected_max(trials["best_score"], 5)[0])
+    assert report["variance"]["overall"] == pytest.approx(trials["best_score"].std())
+    assert report["failures"]["threshold"] == 0.7
+    assert report["anova"]["residual"]["df"] == 12.0
+    assert sorted(p.name for p in figs.iterdir()) == [
+        "curves.png", "expected_best.png", "heatmap.png", "seed_means.png"]
+
+
+def test_clis_reject_bad_input_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    synthetic_curves(2, 2, seed=0).drop(columns=["eval_index"]).to_csv(bad, index=False)
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as exc:
+        _script("analyze").main([str(bad), "--json", str(out)])
+    assert exc.value.code == 2 and not out.exists()
+    assert "eval_index" in capsys.readouterr().err
+    compare = _script("compare_schedulers")
+    good = tmp_path / "curves.parquet"
+    synthetic_curves(2, 2, seed=0).to_parquet(good)
+    for args, message in [
+        (["--curves", str(tmp_path / "missing.parquet")], "no such file"),
+        (["--curves", str(good), "--schedulers", "fifo,pbt"], "unknown scheduler"),
+        (["--curves", str(good), "--budget", "1"], "at least 2"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            compare.main([*args, "--out", str(tmp_path / "cmp")])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists()

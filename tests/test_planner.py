@@ -123,3 +123,17 @@ def test_fixed_plan_rule_of_thumb():
     assert plan_cost(23, 8, 5, 30) <= 300
     with pytest.raises(ValueError, match="no trial to discard"):
         fixed_plan(1, 30)
+
+
+def test_evaluate_plan_matches_the_plans_table(scores, result):
+    from tune_seeds.analysis import evaluate_plan
+
+    row = result.plans.query("budget == 6 and milestone == 3 and keep == 3").iloc[0]
+    mean, se = evaluate_plan(scores, int(row.started), 3, 3, n_resamples=4000, seed=1)
+    # Same seed and resamples: the same arrival orders, so the same number.
+    assert mean == pytest.approx(row.expected_best) and se == pytest.approx(row.se)
+    full, full_se = evaluate_plan(scores, 6, 3, 6, n_resamples=4000)
+    baseline = expected_max(np.nanmax(scores, axis=1), 6, replace=False)[0]
+    assert full == pytest.approx(baseline, abs=4 * full_se)
+    with pytest.raises(ValueError, match="without replacement"):
+        evaluate_plan(scores, len(scores) + 1, 3, 3)

@@ -159,6 +159,14 @@ class SweepSpec:
             raise ValueError(f"unknown search {self.search!r}; choose one of {SEARCHES}")
         if self.num_samples is not None and self.num_samples < 1:
             raise ValueError(f"--num-samples must be at least 1, got {self.num_samples}")
+        if not self.wi_seeds or not self.do_seeds:
+            raise ValueError("both seed ranges must hold at least one seed")
+        pairs = len(self.wi_seeds) * len(self.do_seeds)
+        if self.num_samples is not None and self.num_samples > pairs:
+            raise ValueError(
+                f"num_samples={self.num_samples} is more than the {pairs} distinct (WI, DO) "
+                "pairs of the seed ranges; widen --wi-seeds/--do-seeds"
+            )
         if not self.cpus_per_trial > 0:
             raise ValueError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
         if self.gpus_per_trial < 0:

@@ -29,7 +29,13 @@ arrivals the best score of plan ``(t, e, p)`` is
 ``max(max_{first t} best_at_e, max over the top p of best_at_T)`` (a kept trial's best
 over the full run is at least its best at ``e``), for every ``p <= P`` at once. So the
 cost is ``O(sum_e t_max(e) * n_resamples * P)`` vector work instead of one resampling
-loop per plan: every budget 1..30 on 625 trials x 30 intervals takes about a second.
+loop per plan, and once a row's buffer is full only the rows a new arrival enters are
+touched: every budget 1..30 on 625 trials x 30 intervals takes a few seconds on two
+shared cores (``benchmarks/bench_planner.py``).
+
+Plans considered: cut ``1 <= e <= T-1``, keep ``1 <= p < t``, and ``t`` at most the
+number of recorded trials (without replacement); every ``t`` with a feasible cost is
+estimated, not only the largest.
 The baseline, "train ``floor(B)`` trials fully", is exact (:mod:`.evp`, without
 replacement).
 
@@ -137,6 +143,38 @@ class PlannerResult:
     n_trials: int
 
 
+def _as_matrix(
+    curves: pd.DataFrame | np.ndarray, metric: str, n_evals: int | None
+) -> np.ndarray:
+    if isinstance(curves, pd.DataFrame):
+        return curve_matrix(curves, metric, n_evals)[1]
+    scores = np.asarray(curves, dtype=float)
+    if scores.ndim != 2 or scores.shape[1] < 3:
+        raise ValueError("a score matrix must be 2-D with at least 3 evaluations")
+    if n_evals is not None and n_evals != scores.shape[1] - 1:
+        raise ValueError(f"n_evals={n_evals} but the matrix has {scores.shape[1]} columns")
+    return scores
+
+
+def _running_best(scores: np.ndarray) -> np.ndarray:
+    """Best so far per trial and evaluation; trials that never scored are dropped."""
+    running = best_so_far(scores)
+    running = running[~np.isnan(running[:, -1])]
+    if running.shape[0] < 2:
+        raise ValueError("need at least two trials with a score to plan")
+    # A trial with no score yet at a cut ranks below every scored one.
+    return np.where(np.isnan(running), np.nanmin(running) - 1.0, running)
+
+
+def _arrivals(
+    rng: np.random.Generator, n_trials: int, length: int, n_resamples: int, replace: bool
+) -> np.ndarray:
+    """``(n_resamples, length)`` arrival sequences of trial indices."""
+    if replace:
+        return rng.integers(0, n_trials, size=(n_resamples, length))
+    return np.argsort(rng.random((n_resamples, n_trials)), axis=1)[:, :length]
+
+
 def _stream_cut(
     b: np.ndarray,
     f: np.ndarray,
@@ -233,24 +271,12 @@ def plan_budgets(
     Returns:
         A :class:`PlannerResult`.
     """
-    if isinstance(curves, pd.DataFrame):
-        _, scores = curve_matrix(curves, metric, n_evals)
-    else:
-        scores = np.asarray(curves, dtype=float)
-        if scores.ndim != 2 or scores.shape[1] < 3:
-            raise ValueError("a score matrix must be 2-D with at least 3 evaluations")
-        if n_evals is not None and n_evals != scores.shape[1] - 1:
-            raise ValueError(f"n_evals={n_evals} but the matrix has {scores.shape[1]} columns")
+    scores = _as_matrix(curves, metric, n_evals)
     if n_resamples < 2:
         raise ValueError("n_resamples must be at least 2")
     T = scores.shape[1] - 1
-    running = best_so_far(scores)
-    running = running[~np.isnan(running[:, -1])]  # trials that never scored
+    running = _running_best(scores)
     N = running.shape[0]
-    if N < 2:
-        raise ValueError("need at least two trials with a score to plan")
-    # A trial with no score yet at a cut ranks below every scored one.
-    running = np.where(np.isnan(running), np.nanmin(running) - 1.0, running)
     full = running[:, -1]
     plan_budget = _budget_intervals(budgets, T)
     max_interval = max(bi for _, bi in plan_budget)
@@ -260,10 +286,7 @@ def plan_budgets(
     n_keep = max(1, (max_interval - 1) // T)
     rng = np.random.default_rng(seed)
     t_cap = min(cap, max_interval)  # t*e <= budget with e >= 1
-    if replace:
-        order = rng.integers(0, N, size=(n_resamples, t_cap))
-    else:
-        order = np.argsort(rng.random((n_resamples, N)), axis=1)[:, :t_cap]
+    order = _arrivals(rng, N, t_cap, n_resamples, replace)
 
     # table[e-1, t-1, p-1]: (mean, mean square) of the best score of plan (t, e, p).
     means = np.full((T - 1, t_cap, n_keep), np.nan)
@@ -314,6 +337,39 @@ def plan_budgets(
         columns=["budget", "started", "milestone", "keep", "cost", "expected_best", "se"],
     )
     return PlannerResult(plans, pd.DataFrame(best_rows), T, N)
+
+
+def evaluate_plan(
+    curves: pd.DataFrame | np.ndarray,
+    started: int,
+    milestone: int,
+    keep: int,
+    *,
+    metric: str = "score",
+    n_resamples: int = 2000,
+    seed: int = 0,
+    replace: bool = False,
+) -> tuple[float, float]:
+    """Expected best score of one plan on recorded curves, and its standard error.
+
+    The same estimate :func:`plan_budgets` makes for every plan, for a single
+    ``(started, milestone, keep)``; ``keep == started`` or ``milestone == T`` is full
+    training. Use it to score a plan chosen elsewhere (e.g. on a pilot) on held-out
+    curves.
+    """
+    scores = _as_matrix(curves, metric, None)
+    T = scores.shape[1] - 1
+    if not (1 <= keep <= started and 1 <= milestone <= T):
+        raise ValueError(f"invalid plan: started={started}, milestone={milestone}, keep={keep}")
+    running = _running_best(scores)
+    N = running.shape[0]
+    if not replace and started > N:
+        raise ValueError(f"cannot start {started} of {N} recorded trials without replacement")
+    order = _arrivals(np.random.default_rng(seed), N, started, n_resamples, replace)
+    cut = T if keep == started else milestone
+    mean, mean_sq = _stream_cut(running[:, cut], running[:, -1], order, started, keep)
+    m, s = mean[started - 1, keep - 1], mean_sq[started - 1, keep - 1]
+    return float(m), float(np.sqrt(max(s - m * m, 0.0) / n_resamples))
 
 
 def plan_early_discard(
@@ -391,6 +447,7 @@ __all__: Sequence[str] = (
     "PlannerResult",
     "best_so_far",
     "curve_matrix",
+    "evaluate_plan",
     "fixed_plan",
     "plan_budgets",
     "plan_cost",
