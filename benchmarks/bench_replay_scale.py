@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             "milestone": args.milestone, "keep": args.keep, "cohort_size": args.cohort_size,
             "cpus": args.cpus, "checkpoint_at": [args.milestone], "reuse_actors": True,
             "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"],
+            # Experiment snapshots serialize every trial; "auto" keeps them near 5% of
+            # the run time (Tune's default).
+            "TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "auto"),
         },
         "runs": [],
         "machine": {

@@ -30,7 +30,9 @@ import logging
 import math
 import numbers
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.callback import Callback
@@ -68,13 +70,17 @@ class _Member:
     index: int  # order of addition to the experiment: fixes cohort membership
     cohort: int
     config_key: str
-    state: str = TRAINING
+    state: str = TRAINING  # changed only through _CohortBook.move, which keeps the counts
     best: float | None = None  # best metric value seen so far (mode-aware)
     score: float | None = None  # the value ranked: best or last at the milestone
     reached_at: float | None = None  # time_attr of the milestone report
     started: bool = False  # has reported at least once
     slot_released: bool = False  # its concurrency slot was handed back while paused
     stopped: bool = False  # a CUT member that Tune has actually stopped
+    ended: bool = False  # its trial terminated, errored or was removed
+
+
+_MEMBER_FIELDS = tuple(f.name for f in fields(_Member))
 
 
 def _n_keep(keep: int | float, n_candidates: int) -> int:
@@ -99,6 +105,16 @@ def rank_members(members: list[_Member], mode: str) -> list[_Member]:
 
 
 @dataclass
+class _Cohort:
+    """One cohort's members (in add order) and how many are in each state."""
+
+    members: list[_Member] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    n_ended: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class _CohortBook:
     """Pure bookkeeping of cohorts, scores and decisions (no Ray in here).
 
@@ -106,6 +122,14 @@ class _CohortBook:
     searcher's order and independent of concurrency. A cohort is ready when every
     member has reached the milestone or left, and it is full or no trial can join it
     anymore (the searcher is finished).
+
+    Tune asks the scheduler what to do many times per trial (every result, every
+    controller step), and a large experiment adds all its trials up front (the later
+    cohorts wait PAUSED). So nothing here scans all members: members are indexed by
+    cohort with per-state counts updated on every state change (:meth:`move`), and
+    the few trials the scheduler must act on are kept in small ordered queues
+    (``kept``, ``held``, ``to_stop``) whose size is bounded by a cohort, not by the
+    experiment.
     """
 
     cohort_size: int | None
@@ -114,20 +138,75 @@ class _CohortBook:
     members: dict[str, _Member] = field(default_factory=dict)
     decided: list[int] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    cohorts: dict[int, _Cohort] = field(default_factory=dict)
+    #: Members per state over all cohorts.
+    totals: Counter[str] = field(default_factory=Counter)
+    #: Kept members (KEPT_WAITING or CONTINUING) whose trial has not ended, oldest
+    #: cohort and best rank first: the order in which paused kept trials resume.
+    kept: dict[str, None] = field(default_factory=dict)
+    #: Unstarted TRAINING members held PAUSED until their cohort opens, in add order.
+    held: dict[str, None] = field(default_factory=dict)
+    #: CUT members that Tune has not stopped yet.
+    to_stop: dict[str, None] = field(default_factory=dict)
+    #: Undecided cohorts with no TRAINING member: the only ones that can be ready.
+    settled: set[int] = field(default_factory=set)
+    #: Serialized state of closed cohorts (decided, every trial ended): they never
+    #: change again, so each snapshot of the experiment reuses the same strings.
+    frozen: dict[int, str] = field(default_factory=dict)
+    _decided_set: set[int] = field(default_factory=set)
+    _first_undecided: int = 0
 
     def add(self, trial_id: str, key: str) -> _Member:
         index = len(self.members)
         cohort = 0 if self.cohort_size is None else index // self.cohort_size
         member = _Member(trial_id=trial_id, index=index, cohort=cohort, config_key=key)
-        self.members[trial_id] = member
+        self._index(member)
         return member
 
+    def _index(self, member: _Member) -> None:
+        self.members[member.trial_id] = member
+        c = self.cohorts.setdefault(member.cohort, _Cohort())
+        c.members.append(member)
+        c.counts[member.state] += 1
+        c.n_ended += member.ended
+        self.totals[member.state] += 1
+        self._update_settled(member.cohort)
+
     def cohort(self, cohort: int) -> list[_Member]:
-        return [m for m in self.members.values() if m.cohort == cohort]
+        c = self.cohorts.get(cohort)
+        return list(c.members) if c is not None else []
+
+    def move(self, member: _Member, state: str) -> None:
+        """Change a member's state, keeping the counts (and queues) in step."""
+        if state == member.state:
+            return
+        c = self.cohorts[member.cohort]
+        c.counts[member.state] -= 1
+        c.counts[state] += 1
+        self.totals[member.state] -= 1
+        self.totals[state] += 1
+        member.state = state
+        if state == CUT and not member.stopped:
+            self.to_stop[member.trial_id] = None
+        self._update_settled(member.cohort)
+
+    def end(self, member: _Member) -> None:
+        """The member's trial is over: it leaves every queue for good."""
+        if member.ended:
+            return
+        member.ended = True
+        self.kept.pop(member.trial_id, None)
+        self.held.pop(member.trial_id, None)
+        c = self.cohorts[member.cohort]
+        c.n_ended += 1
+        self._maybe_freeze(member.cohort)
+
+    def is_decided(self, cohort: int) -> bool:
+        return cohort in self._decided_set
 
     def is_open(self, cohort: int) -> bool:
         """Trials of a cohort may start once every earlier cohort is decided."""
-        return all(c in self.decided for c in range(cohort))
+        return cohort <= self._first_undecided
 
     def update_best(self, member: _Member, value: float) -> None:
         if math.isnan(value):
@@ -139,24 +218,30 @@ class _CohortBook:
         else:
             member.best = min(member.best, value)
 
+    def _update_settled(self, cohort: int) -> None:
+        if cohort in self._decided_set or self.cohorts[cohort].counts[TRAINING]:
+            self.settled.discard(cohort)
+        else:
+            self.settled.add(cohort)
+
     def ready_cohorts(self, search_finished: bool) -> list[int]:
-        cohorts = sorted({m.cohort for m in self.members.values()} - set(self.decided))
-        ready = []
-        for c in cohorts:
-            members = self.cohort(c)
-            full = self.cohort_size is not None and len(members) >= self.cohort_size
-            if (full or search_finished) and all(m.state != TRAINING for m in members):
-                ready.append(c)
-        return ready
+        return sorted(
+            c
+            for c in self.settled
+            if search_finished
+            or (self.cohort_size is not None and len(self.cohorts[c].members) >= self.cohort_size)
+        )
 
     def decide(self, cohort: int) -> list[dict[str, Any]]:
-        members = self.cohort(cohort)
+        members = self.cohorts[cohort].members
         candidates = rank_members([m for m in members if m.state == WAITING], self.mode)
         n_keep = _n_keep(self.keep, len(candidates))
         records = []
         for rank, m in enumerate(candidates):
             kept = rank < n_keep
-            m.state = KEPT_WAITING if kept else CUT
+            self.move(m, KEPT_WAITING if kept else CUT)
+            if kept and not m.ended:
+                self.kept[m.trial_id] = None
             records.append(
                 {
                     "cohort": cohort,
@@ -173,20 +258,80 @@ class _CohortBook:
                 }
             )
         self.decided.append(cohort)
+        self._decided_set.add(cohort)
+        self.settled.discard(cohort)
+        while self._first_undecided in self._decided_set:
+            self._first_undecided += 1
         self.decisions.extend(records)
+        self.cohorts[cohort].decisions = records
+        self._maybe_freeze(cohort)
         return records
 
+    def _maybe_freeze(self, cohort: int) -> None:
+        c = self.cohorts[cohort]
+        if cohort in self._decided_set and c.n_ended == len(c.members):
+            self.frozen[cohort] = json.dumps(
+                {
+                    "members": [_member_row(m) for m in c.members],
+                    "decisions": c.decisions,
+                }
+            )
+
+    # ----- state ------------------------------------------------------------------------
+    # Tune snapshots the experiment (and so this state) repeatedly while it runs. The
+    # members of closed cohorts can never change, so they travel as one frozen JSON
+    # string per cohort (pickled as a single blob); only the open members are written
+    # out again, as compact rows. Restoring expands both: decisions come back exactly.
+
     def get_state(self) -> dict[str, Any]:
+        live = [c for n, c in self.cohorts.items() if n not in self.frozen]
         return {
-            "members": [asdict(m) for m in self.members.values()],
+            "fields": list(_MEMBER_FIELDS),
+            "members": [_member_row(m) for c in live for m in c.members],
+            "frozen": dict(self.frozen),
             "decided": list(self.decided),
-            "decisions": list(self.decisions),
+            "decisions": [d for c in live for d in c.decisions],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.members = {m["trial_id"]: _Member(**m) for m in state["members"]}
-        self.decided = list(state["decided"])
-        self.decisions = list(state["decisions"])
+        if "fields" not in state:  # written before the state was compacted
+            state = {**state, "fields": list(_MEMBER_FIELDS), "frozen": {}}
+            state["members"] = [[m.get(n, False) for n in _MEMBER_FIELDS] for m in state["members"]]
+        names = state["fields"]
+        rows = list(state["members"])
+        decisions = list(state["decisions"])
+        for blob in state["frozen"].values():
+            closed = json.loads(blob)
+            rows.extend(closed["members"])
+            decisions.extend(closed["decisions"])
+        # Start from empty indices, keeping the settings (mode may come from Tune).
+        empty = _CohortBook(cohort_size=self.cohort_size, keep=self.keep, mode=self.mode)
+        self.__dict__.update(empty.__dict__)
+        for row in sorted(rows, key=lambda r: r[names.index("index")]):
+            self._index(_Member(**dict(zip(names, row, strict=True))))
+        # Decision order: cohorts in the order they were decided, best rank first.
+        position = {c: k for k, c in enumerate(state["decided"])}
+        self.decisions = sorted(decisions, key=lambda d: (position[d["cohort"]], d["rank"]))
+        for d in self.decisions:
+            self.cohorts[d["cohort"]].decisions.append(d)
+        for cohort in state["decided"]:
+            self.decided.append(cohort)
+            self._decided_set.add(cohort)
+            self.settled.discard(cohort)
+        while self._first_undecided in self._decided_set:
+            self._first_undecided += 1
+        for d in self.decisions:
+            m = self.members[d["trial_id"]]
+            if m.state in (KEPT_WAITING, CONTINUING) and not m.ended:
+                self.kept[m.trial_id] = None
+            if m.state == CUT and not m.stopped:
+                self.to_stop[m.trial_id] = None
+        for cohort in self.decided:
+            self._maybe_freeze(cohort)
+
+
+def _member_row(member: _Member) -> list[Any]:
+    return [getattr(member, name) for name in _MEMBER_FIELDS]
 
 
 class _SearcherSlots:
@@ -364,6 +509,12 @@ class EarlyDiscardScheduler(FIFOScheduler):
         self._callback_attached = False
         self._warned_no_callback = False
         self._stalled_since: float | None = None
+        # Trials added PENDING (not held), in add order: the FIFO fallback of
+        # choose_trial_to_run, without scanning every trial of the experiment.
+        self._pending: dict[str, None] = {}
+        # Trainable name -> whether it is a function trainable (looking the class up
+        # fetches it from Ray's key-value store, too slow for every milestone report).
+        self._function_trainables: dict[str, bool] = {}
 
     # ----- public helpers -------------------------------------------------------------
 
@@ -407,13 +558,18 @@ class EarlyDiscardScheduler(FIFOScheduler):
             member = self._book.add(trial.trial_id, config_key(trial.config))
         elif trial.status in (Trial.TERMINATED, Trial.ERROR):
             if member.state == TRAINING:
-                member.state = LEFT
+                self._book.move(member, LEFT)
             if member.state == CUT:
                 member.stopped = True
+            self._book.end(member)
         if trial.status == Trial.PENDING and self._must_wait(member):
             # Filed by the controller after this hook returns: PAUSED keeps Tune from
             # starting it (after a restore, or while an earlier cohort is undecided).
             trial.set_status(Trial.PAUSED)
+            if member.state == TRAINING:
+                self._book.held[trial.trial_id] = None
+        elif trial.status == Trial.PENDING:
+            self._pending[trial.trial_id] = None
 
     def on_trial_result(
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
@@ -432,7 +588,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
             return TrialScheduler.STOP
         if member.state == KEPT_WAITING:  # Tune ran it before we resumed it
             _claim(self._slots(tune_controller), member, force=True)
-            member.state = CONTINUING
+            self._book.move(member, CONTINUING)
             return TrialScheduler.CONTINUE
         if member.state == WAITING:  # Tune ran it while it had to wait
             self._release_slot(tune_controller, member)
@@ -440,7 +596,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
         if now < self._milestone:
             return TrialScheduler.CONTINUE
 
-        if _is_function_trainable(trial) and not result.get(SHOULD_CHECKPOINT):
+        if self._is_function_trainable(trial) and not result.get(SHOULD_CHECKPOINT):
             # Function trainables flag a report that came with a checkpoint; without
             # one, a paused trial would silently restart from an older one (or step 1).
             raise ValueError(
@@ -450,7 +606,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
                 "tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(...)) "
                 "at least at the milestone."
             )
-        member.state = WAITING
+        self._book.move(member, WAITING)
         member.reached_at = now
         member.score = member.best if self._rank_by == "best" else value
         logger.info(
@@ -462,7 +618,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
         )
         self._decide_ready(tune_controller)
         if member.state == KEPT_WAITING:
-            member.state = CONTINUING
+            self._book.move(member, CONTINUING)
             return TrialScheduler.CONTINUE
         if member.state == CUT:
             member.stopped = True
@@ -491,50 +647,41 @@ class EarlyDiscardScheduler(FIFOScheduler):
         # milestone checkpoint and free their paused checkpoint soonest. A CONTINUING
         # trial can be PAUSED too: a restored controller replays a PAUSE decision it had
         # cached for a save in flight at the interruption, overriding our CONTINUE.
-        for record in self._book.decisions:
-            member = self._book.members[record["trial_id"]]
-            trial = self._trials.get(member.trial_id)
-            if member.state not in (KEPT_WAITING, CONTINUING):
-                continue
+        # (The kept queue holds only kept trials that have not ended.)
+        for trial_id in self._book.kept:
+            member = self._book.members[trial_id]
+            trial = self._trials.get(trial_id)
             if trial is None or not _is_paused(trial):
                 continue
             if not _claim(slots, member):
                 break
-            member.state = CONTINUING
+            self._book.move(member, CONTINUING)
             return trial
 
-        for member in self._book.members.values():
-            trial = self._trials.get(member.trial_id)
-            if trial is None or member.state != TRAINING or not _is_paused(trial):
-                continue
-            if self._book.is_open(member.cohort) and _claim(slots, member):
-                return trial  # an unstarted trial of a cohort that may start now
+        trial = self._next_held(slots)
+        if trial is not None:
+            return trial  # an unstarted trial of a cohort that may start now
 
         self._check_stall(tune_controller)
-        for trial in tune_controller.get_trials():
-            if trial.status == Trial.PENDING:
-                return trial
-        return None
+        return _first_in(self._pending, self._trials, lambda t: t.status == Trial.PENDING)
 
     def debug_string(self) -> str:
         parts = [
             f"EarlyDiscard: milestone {self._time_attr}={self._milestone}, keep {self._keep}"
             f" per cohort of {self._cohort_size or 'all'} (rank by {self._rank_by})."
         ]
-        for c in sorted({m.cohort for m in self._book.members.values()}):
-            members = self._book.cohort(c)
-            counts = {s: sum(m.state == s for m in members) for s in _STATE_ORDER}
-            detail = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-            status = "decided" if c in self._book.decided else "open"
+        for c, cohort in sorted(self._book.cohorts.items()):
+            detail = ", ".join(f"{cohort.counts[s]} {s}" for s in _STATE_ORDER if cohort.counts[s])
+            status = "decided" if self._book.is_decided(c) else "open"
             if not self._book.is_open(c):
                 status = "queued"
-            parts.append(f"Cohort {c} ({status}, {len(members)} trials): {detail}.")
+            parts.append(f"Cohort {c} ({status}, {len(cohort.members)} trials): {detail}.")
         return " ".join(parts)
 
     # ----- state (used by the callback) -------------------------------------------------
 
     def _get_state(self) -> dict[str, Any]:
-        return {"version": 1, "book": self._book.get_state()}
+        return {"version": 2, "book": self._book.get_state()}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self._book.set_state(state["book"])
@@ -563,6 +710,15 @@ class EarlyDiscardScheduler(FIFOScheduler):
             and not self._book.is_open(member.cohort)
         )
 
+    def _is_function_trainable(self, trial: Trial) -> bool:
+        name = trial.trainable_name
+        if name not in self._function_trainables:
+            cls = trial.get_trainable_cls()
+            self._function_trainables[name] = isinstance(cls, type) and issubclass(
+                cls, FunctionTrainable
+            )
+        return self._function_trainables[name]
+
     def _required(self, result: dict[str, Any], key: str, name: str) -> Any:
         if key not in result:
             raise ValueError(
@@ -570,6 +726,28 @@ class EarlyDiscardScheduler(FIFOScheduler):
                 f"reported keys: {sorted(result)}"
             )
         return result[key]
+
+    def _next_held(self, slots: _SearcherSlots) -> Trial | None:
+        """The first held (unstarted, PAUSED) trial of an open cohort that gets a slot.
+
+        Held trials are in add order, so cohorts only grow along the queue: the scan
+        stops at the first cohort that may not start yet instead of visiting every
+        queued trial. Entries Tune has started or ended since are dropped here."""
+        gone, chosen = [], None
+        for trial_id in self._book.held:
+            member = self._book.members[trial_id]
+            trial = self._trials.get(trial_id)
+            if trial is None or member.state != TRAINING or not _is_paused(trial):
+                gone.append(trial_id)
+                continue
+            if not self._book.is_open(member.cohort):
+                break
+            if _claim(slots, member):
+                chosen = trial
+                break
+        for trial_id in gone:
+            del self._book.held[trial_id]
+        return chosen
 
     def _slots(self, tune_controller: TuneController) -> _SearcherSlots:
         return _SearcherSlots(tune_controller.search_alg)
@@ -588,9 +766,9 @@ class EarlyDiscardScheduler(FIFOScheduler):
         # starting a new trial first, which would let paused checkpoints pile up.
         if slots.limit is None:
             return
-        for record in self._book.decisions:
-            member = self._book.members[record["trial_id"]]
-            if member.state == KEPT_WAITING and not slots.holds(member.trial_id):
+        for trial_id in self._book.kept:
+            member = self._book.members[trial_id]
+            if member.state == KEPT_WAITING and not slots.holds(trial_id):
                 _claim(slots, member, force=True)
                 return
 
@@ -599,9 +777,10 @@ class EarlyDiscardScheduler(FIFOScheduler):
         if member is None:
             return
         if member.state == TRAINING:
-            member.state = LEFT
+            self._book.move(member, LEFT)
         elif member.state == CUT:
             member.stopped = True
+        self._book.end(member)
         slots = self._slots(tune_controller)
         if not member.slot_released and slots.holds(trial.trial_id):
             # Its slot frees once the searcher hears of the end (after this hook).
@@ -626,11 +805,14 @@ class EarlyDiscardScheduler(FIFOScheduler):
                 self._callback._dirty = True
 
     def _stop_cut_trials(self, tune_controller: TuneController, slots: _SearcherSlots) -> None:
-        for member in self._book.members.values():
-            if member.state != CUT or member.stopped:
-                continue
-            trial = self._trials.get(member.trial_id)
-            if trial is None or trial.status in (Trial.TERMINATED, Trial.ERROR):
+        # A copy: stopping a trial calls back into the scheduler, which may decide a
+        # cohort and queue new cuts.
+        for trial_id in list(self._book.to_stop):
+            member = self._book.members[trial_id]
+            trial = self._trials.get(trial_id)
+            if member.stopped:
+                pass
+            elif trial is None or trial.status in (Trial.TERMINATED, Trial.ERROR):
                 member.stopped = True
             elif trial.status in (Trial.PAUSED, Trial.PENDING) and not trial.is_saving:
                 # The searcher only hears of trials it counts as live. The slot taken
@@ -638,6 +820,8 @@ class EarlyDiscardScheduler(FIFOScheduler):
                 slots.claim(member.trial_id, force=True)
                 member.stopped = True
                 tune_controller.stop_trial(trial)
+            if member.stopped:
+                self._book.to_stop.pop(trial_id, None)
 
     def _warn_if_no_callback(self) -> None:
         if not self._callback_attached and not self._warned_no_callback:
@@ -652,10 +836,13 @@ class EarlyDiscardScheduler(FIFOScheduler):
 
     def _check_stall(self, tune_controller: TuneController) -> None:
         """Fail loudly instead of hanging when the cohort can never fill."""
-        trials = tune_controller.get_trials()
-        waiting = any(m.state == WAITING for m in self._book.members.values())
-        runnable = any(t.status in (Trial.RUNNING, Trial.PENDING) for t in trials)
-        if not waiting or runnable or tune_controller.search_alg.is_finished():
+        # Cheap tests first: the scan of all trials only runs while some trial waits
+        # at the milestone and the searcher is not finished.
+        if (
+            not self._book.totals[WAITING]
+            or tune_controller.search_alg.is_finished()
+            or any(t.status in (Trial.RUNNING, Trial.PENDING) for t in tune_controller.get_trials())
+        ):
             self._stalled_since = None
             return
         if self._stalled_since is None:
@@ -682,9 +869,21 @@ def _claim(slots: _SearcherSlots, member: _Member, force: bool = False) -> bool:
     return False
 
 
-def _is_function_trainable(trial: Trial) -> bool:
-    trainable_cls = trial.get_trainable_cls()
-    return isinstance(trainable_cls, type) and issubclass(trainable_cls, FunctionTrainable)
+def _first_in(
+    queue: dict[str, None], trials: dict[str, Trial], wanted: Callable[[Trial], bool]
+) -> Trial | None:
+    """The first trial of ``queue`` that is ``wanted``; entries before it that are not
+    (started, ended) are dropped, so repeated calls cost amortized O(1)."""
+    gone, chosen = [], None
+    for trial_id in queue:
+        trial = trials.get(trial_id)
+        if trial is not None and wanted(trial):
+            chosen = trial
+            break
+        gone.append(trial_id)
+    for trial_id in gone:
+        del queue[trial_id]
+    return chosen
 
 
 def _is_paused(trial: Trial) -> bool:
