@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.config import DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
 from tune_seeds.search import SEARCHES, parse_seed_range
 from tune_seeds.sweep import (
     RANK_BY,
@@ -200,18 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    values: dict[str, Any] = {
-        "task": get_task(args.task).name,
-        "model": args.model,
-        "glue_dir": str(Path(args.glue_dir).expanduser().resolve()) if args.glue_dir else None,
-        "cache_dir": args.cache_dir,
-        "subset_seed": args.subset_seed,
-    }
-    for name in ("lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
-                 "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    return TrainConfig.paper(**values) if args.preset == "paper" else TrainConfig(**values)
+    return TrainConfig.from_options(
+        args.preset, task=get_task(args.task).name, model=args.model,
+        glue_dir=str(Path(args.glue_dir).expanduser().resolve()) if args.glue_dir else None,
+        cache_dir=args.cache_dir, subset_seed=args.subset_seed,
+        **{name: getattr(args, name) for name in CLI_OPTIONS},
+    )
 
 
 def sweep_spec(args: argparse.Namespace) -> SweepSpec:

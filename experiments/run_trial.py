@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.config import DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
 from tune_seeds.data import DataError
 from tune_seeds.model import ModelError
 from tune_seeds.tasks import TASK_NAMES, get_task
@@ -85,19 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_config(args: argparse.Namespace) -> TrainConfig:
-    overrides = {
-        "task": get_task(args.task).name,
-        "model": args.model,
-        "glue_dir": args.glue_dir,
-        "cache_dir": args.cache_dir,
-        "threads": args.threads,
-        "subset_seed": args.subset_seed,
-    }
-    for name in ("train_examples", "dev_examples", "epochs", "lr", "batch_size", "max_length",
-                 "evals_per_epoch", "optimizer", "dropout_seed", "num_hidden_layers"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    return TrainConfig.paper(**overrides) if args.preset == "paper" else TrainConfig(**overrides)
+    return TrainConfig.from_options(
+        args.preset, task=get_task(args.task).name, model=args.model, glue_dir=args.glue_dir,
+        cache_dir=args.cache_dir, threads=args.threads, subset_seed=args.subset_seed,
+        **{name: getattr(args, name) for name in CLI_OPTIONS},
+    )
 
 
 def write_csv(records: list[dict], path: Path) -> None:

@@ -27,6 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 OPTIMIZERS = ("adamw", "bert-adam")
+PRESETS = ("default", "paper")
+CLI_OPTIONS = (
+    "lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
+    "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers",
+)
+"""Fields that the command-line tools expose under the same name (``--batch-size``)."""
 DROPOUT_SEEDS = ("do", "wi")
 
 
@@ -109,6 +115,14 @@ class TrainConfig:
         values: dict[str, Any] = dict(lr=2e-5, batch_size=16, epochs=3, max_length=128)
         values.update(overrides)
         return cls(**values)
+
+    @classmethod
+    def from_options(cls, preset: str = "default", **options: Any) -> TrainConfig:
+        """A preset overridden by the options a user gave (``None`` means not given)."""
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        values = {k: v for k, v in options.items() if v is not None}
+        return cls.paper(**values) if preset == "paper" else cls(**values)
 
     @property
     def total_evals(self) -> int:

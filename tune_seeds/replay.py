@@ -41,21 +41,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tune_seeds.tables import metric_columns, validate_curves
+from tune_seeds.tables import CURVES_COLUMNS, metric_columns, validate_curves
 
 CHECKPOINT_FILE = "replay.json"
 _INT_COLUMNS = frozenset({"eval_index", "step", "wi_seed", "do_seed"})
-_BASE_COLUMNS = (
-    "eval_index",
-    "step",
-    "epoch",
-    "train_loss",
-    "eval_loss",
-    "score",
-    "best_score",
-    "wi_seed",
-    "do_seed",
-)
+_BASE_COLUMNS = tuple(c for c in CURVES_COLUMNS if c != "trial_id")
 
 
 @dataclass(frozen=True)

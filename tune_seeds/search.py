@@ -125,7 +125,25 @@ def _pair_of(config: dict[str, Any]) -> Pair:
     return int(config["wi_seed"]), int(config["do_seed"])
 
 
-class PairList(Searcher):
+class _StatefulSearcher(Searcher):
+    """Saves and restores through ``get_state``/``set_state``, as Tune's restore expects."""
+
+    def get_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+
+class PairList(_StatefulSearcher):
     """Hands out a fixed list of (WI, DO) pairs in order, then finishes.
 
     The state is the position in the list, so a restored sweep continues with
@@ -160,16 +178,8 @@ class PairList(Searcher):
         self.pairs = state["pairs"]
         self.next_index = state["next_index"]
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
 
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
-
-
-class DistinctPairs(Searcher):
+class DistinctPairs(_StatefulSearcher):
     """Wraps a searcher of ``wi_seed``/``do_seed`` configs so no pair runs twice.
 
     When the wrapped searcher proposes a pair that was already handed out, the
@@ -260,14 +270,6 @@ class DistinctPairs(Searcher):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
 
 
 def optuna_search(
