@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -69,7 +71,24 @@ def token_auth_default():
         os.environ["RAY_AUTH_MODE"] = before
 
 
+CHILD_FLAG = "TUNE_SEEDS_DASHBOARD_TEST_CHILD"
+
+
 def test_rest_api_lists_the_sweeps_trial_actors(token_auth_default, glue_fixture_dir, tmp_path):
+    if os.environ.get(CHILD_FLAG) != "1":
+        # Ray reads the authentication mode once per process (in its C++ config), so a
+        # token-authenticated cluster would break every later test's cluster with
+        # authentication off: this test runs in an interpreter of its own.
+        env = {**os.environ, CHILD_FLAG: "1"}
+        env.pop("RAY_AUTH_MODE", None)
+        test_id = f"{__file__}::test_rest_api_lists_the_sweeps_trial_actors"
+        child = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_id],
+            env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
+        assert "1 passed" in child.stdout
+        return
     info = connect(dashboard=True, num_cpus=2)
     try:
         assert info.dashboard_url.startswith("http://127.0.0.1:")
