@@ -46,14 +46,22 @@ def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--curves", required=True, help="curves file or results directory")
-    parser.add_argument("--budget", type=float, default=10.0, help="budget in full runs")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=10.0,
+                        help="budget B in full runs: FIFO trains floor(B) trials, early discarding "
+                        "and the planner spend at most B runs, ASHA/HyperBand/median start as "
+                        "many trials as early discarding (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="random subsets and arrival orders per scheduler; mean and sd "
+                        "are over these (default %(default)s)")
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS),
                         help=f"comma-separated subset of {','.join(SCHEDULERS)}")
     parser.add_argument("--pilot-share", type=float, default=0.2,
                         help="share of curves held out for the adaptive planner")
-    parser.add_argument("--out", type=Path, default=Path("compare_out"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("compare_out"),
+                        help="folder for the table (CSV, markdown) and plots "
+                        "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the subsets, orders and planner (default %(default)s)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs given to Ray")
     parser.add_argument("--resamples", type=int, default=2000, help="planner resamples")
     args = parser.parse_args(argv)
