@@ -138,7 +138,9 @@ def main() -> int:
         "examples_per_s": rate,
         "ratio_vs_trainer_pad128": rate["ours"] / rate["trainer_pad128"],
         "ratio_vs_trainer_dynamic": rate["ours"] / rate["trainer_dynamic"],
-        "settings": {**vars(args), "timed_examples": examples},
+        # Paths are left out: they describe the machine, not the measurement.
+        "settings": {**{k: v for k, v in vars(args).items() if k not in ("glue_dir", "output")},
+                     "timed_examples": examples},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch": torch.__version__, "python": platform.python_version()},
     }
