@@ -3,13 +3,18 @@
 Usage::
 
     python experiments/analyze.py RESULTS_DIR [--json PATH] [--figures DIR] [--threshold X]
+        [--plan 5,10] [--compare DIR ...] [--findings PAGE.md]
 
 ``RESULTS_DIR`` is a sweep's results directory (``trials.parquet`` and
 ``curves.parquet``) or a bare curves file (``.parquet``/``.csv``), whose trials
 table is rebuilt from the curves. The report is printed; ``--json`` writes the same
 numbers as JSON and ``--figures`` writes PNG figures (expected best, WI x DO heat
 map, per-seed means, curves). ``--threshold`` sets the failed-run threshold on the
-best score (default: the task's, from the ``task`` column).
+best score (default: the task's, from the ``task`` column). ``--plan`` adds the
+budget planner's recommended early-discarding plan for each budget (in full runs).
+``--findings`` writes the study's four findings as a markdown page beside the
+paper's numbers, with the scheduler comparisons of ``--compare`` (output folders of
+``experiments/compare_schedulers.py`` on the same curves).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from pathlib import Path
 
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
-from tune_seeds.analysis.report import format_report, sweep_report
+from tune_seeds.analysis.report import format_report, planner_report, sweep_report
+from tune_seeds.findings import findings_markdown, load_comparison
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -40,13 +46,53 @@ def write_figures(trials, curves, directory: Path, synthetic: bool) -> list[Path
     ]
 
 
+def budgets(text: str) -> list[float]:
+    """``"5,10"`` -> ``[5.0, 10.0]``; every budget at least one full run."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be at least 1 full run, got {text!r}")
+    return values
+
+
+def findings_commands(argv: list[str], compare_dirs: list[Path]) -> list[str]:
+    """The commands that regenerate a findings page: each comparison's, then this one."""
+    commands = []
+    for d in compare_dirs:
+        meta = load_comparison(d).meta
+        commands.append(
+            f"python experiments/compare_schedulers.py --curves {meta['curves']} "
+            f"--budget {meta['budget']:g} --repeats {meta['repeats']} "
+            f"--schedulers {','.join(meta['schedulers'])} --pilot-share {meta['pilot_share']:g} "
+            f"--seed {meta['seed']} --resamples {meta['resamples']} --out {d}"
+        )
+    commands.append("python experiments/analyze.py " + " ".join(argv))
+    return commands
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="results directory or curves file (.parquet/.csv)")
     parser.add_argument("--json", type=Path, help="write the numbers as JSON here")
     parser.add_argument("--figures", type=Path, help="write PNG figures into this folder")
     parser.add_argument("--threshold", type=float, help="failed-run threshold on best score")
+    parser.add_argument("--plan", type=budgets, metavar="B[,B...]",
+                        help="budgets in full runs (e.g. 5,10): add the planner's best "
+                        "early-discarding plan for each")
+    parser.add_argument("--resamples", type=int, default=2000,
+                        help="planner Monte-Carlo resamples (default %(default)s)")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
+                        help="a compare_schedulers.py output folder to include in --findings "
+                        "(repeatable)")
+    parser.add_argument("--findings", type=Path, metavar="PAGE.md",
+                        help="write the four findings, beside the paper's numbers, as markdown")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    if args.compare and not args.findings:
+        parser.error("--compare is only used with --findings")
     try:
         trials, curves = load_any(args.results)
     except (FileNotFoundError, ValueError) as err:
@@ -54,8 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = is_synthetic(curves)
     try:
         report = sweep_report(trials, threshold=args.threshold, synthetic=synthetic)
+        if args.plan:
+            report["planner"] = planner_report(curves, args.plan, n_resamples=args.resamples)
     except ValueError as err:
         parser.error(f"{args.results}: {err}")
+    # Read every input before writing anything, so a bad one leaves no half of the output.
+    page = None
+    if args.findings:
+        try:
+            comparisons = [load_comparison(d) for d in args.compare]
+            spec_file = Path(args.results) / "sweep.json"
+            spec = json.loads(spec_file.read_text()) if spec_file.is_file() else None
+            page = findings_markdown(
+                report, comparisons=comparisons, spec=spec, source=args.results,
+                commands=findings_commands(argv, args.compare),
+            )
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.figures:
         for path in write_figures(trials, curves, args.figures, synthetic):
             print(f"wrote {path}")
+    if page is not None:
+        args.findings.parent.mkdir(parents=True, exist_ok=True)
+        args.findings.write_text(page)
+        print(f"wrote {args.findings}")
     return 0
 
 

@@ -10,12 +10,14 @@ of ``--repeats`` seeded repeats, the curves are shuffled: a pilot share is held 
 for the adaptive planner and every scheduler starts its trials from the same
 held-out pool in the same arrival order (see :mod:`tune_seeds.compare`). Writes
 ``runs.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (compute used and
-best score found, mean and sd over repeats) and ``compare.png`` into ``--out``.
+best score found, mean and sd over repeats), ``meta.json`` (the settings, for
+``experiments/analyze.py --compare``) and ``compare.png`` into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -108,9 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     summary.to_csv(args.out / "summary.csv", index=False)
     text = markdown(summary, args.budget, args.repeats, synthetic, str(args.curves))
     (args.out / "summary.md").write_text(text)
+    meta = {
+        "budget": args.budget, "repeats": args.repeats, "schedulers": names,
+        "pilot_share": args.pilot_share, "seed": args.seed, "resamples": args.resamples,
+        "curves": str(args.curves), "n_curves": int(curves["trial_id"].nunique()),
+        "n_evals": int(curves["eval_index"].max()), "synthetic": synthetic,
+    }
+    (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     plots.save(plots.compare_figure(summary, synthetic), args.out / "compare.png")
     print(text)
-    print(f"wrote {args.out}/runs.csv, summary.csv, summary.md, compare.png")
+    print(f"wrote {args.out}/runs.csv, summary.csv, summary.md, meta.json, compare.png")
     return 0
 
 

@@ -1,9 +1,11 @@
 """The numbers of a sweep report, as one JSON-ready dict (used by ``experiments/analyze.py``).
 
 :func:`sweep_report` gathers the expected-best table, the WI-against-DO variance
-views, the failed runs and the best seeds of a trials table; :func:`format_report`
-renders the same dict as plain-text tables. Keeping both on one dict means the
-printed report and ``--json`` can never disagree.
+views, the failed runs and the best seeds of a trials table; :func:`planner_report`
+adds the budget planner's recommended plans, computed on the curves;
+:func:`format_report` renders the same dict as plain-text tables. Keeping everything
+on one dict means the printed report, ``--json`` and the findings page
+(:mod:`tune_seeds.findings`) can never disagree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from tune_seeds.analysis.evp import default_ns, expected_validation_performance
 from tune_seeds.analysis.failures import failed_runs, infer_threshold
+from tune_seeds.analysis.planner import evaluate_plan, fixed_plan, plan_budgets
 from tune_seeds.analysis.variance import (
     FACTORS,
     best_vs_worst_anova,
@@ -112,6 +115,58 @@ def sweep_report(
     return _clean(report)
 
 
+def planner_report(
+    curves: pd.DataFrame,
+    budgets: list[float],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """The planner's recommended plan per budget, beside the paper's rule of thumb.
+
+    Plans are estimated on the recorded curves as the paper did, over random subsets
+    of distinct recorded trials (:func:`~tune_seeds.analysis.plan_budgets` with
+    ``replace=False``), so no plan starts more trials than were recorded.
+
+    Args:
+        curves: the curves table of the sweep.
+        budgets: budgets in full runs (each at least 1).
+        n_resamples: Monte-Carlo arrival orders shared by all plans.
+        seed: seed of those arrival orders.
+
+    Returns:
+        One dict per budget: ``budget``, the recommended ``started``, ``milestone``,
+        ``cut_share`` (milestone / T), ``keep``, ``cost`` (intervals),
+        ``expected_best`` and its ``se``, ``baseline`` (expected best of ``budget``
+        trials trained fully), ``gain``, and the rule of thumb's ``rule_started``,
+        ``rule_milestone``, ``rule_cut_share``, ``rule_keep`` and ``rule_expected_best``
+        (None where the rule does not fit the budget or the recorded trials).
+    """
+    result = plan_budgets(curves, budgets, n_resamples=n_resamples, seed=seed)
+    T, N = result.n_evals, result.n_trials
+    rows = []
+    for best in result.best.to_dict(orient="records"):
+        row = {
+            "budget": best["budget"], "started": int(best["started"]),
+            "milestone": int(best["milestone"]), "cut_share": best["milestone"] / T,
+            "keep": int(best["keep"]), "cost": int(best["cost"]),
+            "expected_best": best["expected_best"], "se": best["se"],
+            "baseline": best["baseline"], "gain": best["gain_over_full"],
+            "rule_started": None, "rule_milestone": None, "rule_cut_share": None,
+            "rule_keep": None, "rule_expected_best": None,
+        }
+        try:
+            t, e, p = fixed_plan(best["budget"], T)
+        except ValueError:
+            t = 0
+        if 0 < t <= N:
+            value, _ = evaluate_plan(curves, t, e, p, n_resamples=n_resamples, seed=seed)
+            row.update(rule_started=t, rule_milestone=e, rule_cut_share=e / T, rule_keep=p,
+                       rule_expected_best=value)
+        rows.append(row)
+    return _clean(rows)
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "n/a"
@@ -174,4 +229,13 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(_table(best[f], [f, "mean", "sd", "count"]))
     out.append("\nBest trials")
     out.append(_table(best["trials"], ["wi_seed", "do_seed", meta["score"]]))
+    if report.get("planner"):
+        out.append(
+            "\nBudget planner (budget in full runs): start t, cut after e evaluations, "
+            "train p fully;\nbaseline = expected best of training `budget` trials fully"
+        )
+        out.append(_table(report["planner"], [
+            "budget", "started", "milestone", "keep", "expected_best", "se", "baseline",
+            "gain", "rule_started", "rule_milestone", "rule_keep", "rule_expected_best",
+        ]))
     return "\n".join(out)

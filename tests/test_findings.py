@@ -1,0 +1,202 @@
+"""The findings page and the planner report: numbers from the analyses, paper beside them."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tune_seeds.analysis import evaluate_plan, expected_max, fixed_plan, plan_cost
+from tune_seeds.analysis.report import format_report, planner_report, sweep_report
+from tune_seeds.findings import PAPER, findings_markdown, load_comparison, paired_vs_fifo
+from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.tables import trials_from_curves
+
+from .test_analysis import _script
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "findings.md"
+
+
+def as_recorded(curves: pd.DataFrame, task: str = "mrpc") -> pd.DataFrame:
+    """Synthetic curves relabelled as one task's, for the renderer's checks only.
+
+    The page refuses synthetic data; these tests check how it renders numbers it is
+    given, so the label is dropped here and nowhere else.
+    """
+    out = curves.drop(columns=["synthetic"]).assign(task=task)
+    out.attrs = {}
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
+    curves = as_recorded(synthetic_curves(6, 5, seed=4))
+    return trials_from_curves(curves), curves
+
+
+def comparison_dir(tmp_path: Path) -> Path:
+    """A compare_schedulers.py output folder with hand-made runs (3 repeats)."""
+    runs = pd.DataFrame({
+        "repeat": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+        "scheduler": ["fifo", "early_discard", "asha"] * 3,
+        "started": [4, 10, 10] * 3,
+        "milestone": [None, 8, None] * 3,
+        "keep": [None, 2, None] * 3,
+        "compute": [4.0, 3.9, 6.5, 4.0, 3.9, 7.5, 4.0, 3.9, 5.5],
+        "best_score": [0.80, 0.82, 0.80, 0.70, 0.74, 0.69, 0.75, 0.75, 0.78],
+        "wall_s": 1.0,
+    })
+    from tune_seeds.compare import summarize
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    summarize(runs).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "meta.json").write_text(json.dumps({
+        "budget": 4.0, "repeats": 3, "schedulers": ["fifo", "early_discard", "asha"],
+        "pilot_share": 0.2, "seed": 0, "resamples": 100, "curves": "results/x",
+        "n_curves": 30, "n_evals": 30, "synthetic": False,
+    }))
+    return tmp_path
+
+
+def test_planner_report_plans_fit_the_budget_and_match_the_planner(sweep):
+    _, curves = sweep
+    rows = planner_report(curves, [3, 6], n_resamples=300, seed=1)
+    assert [r["budget"] for r in rows] == [3.0, 6.0]
+    for r in rows:
+        assert r["cost"] == plan_cost(r["started"], r["milestone"], r["keep"], 30)
+        assert r["cost"] <= r["budget"] * 30 and r["started"] <= 30
+        assert r["cut_share"] == pytest.approx(r["milestone"] / 30)
+        assert r["gain"] == pytest.approx(r["expected_best"] - r["baseline"])
+        # The baseline is exact: the expected best of `budget` distinct trials.
+        best = trials_from_curves(curves)["best_score"]
+        assert r["baseline"] == pytest.approx(expected_max(best, int(r["budget"]), False)[0])
+        t, e, p = fixed_plan(r["budget"], 30)
+        assert (r["rule_started"], r["rule_milestone"], r["rule_keep"]) == (t, e, p)
+        assert r["rule_expected_best"] == pytest.approx(
+            evaluate_plan(curves, t, e, p, n_resamples=300, seed=1)[0])
+
+
+def test_planner_report_leaves_out_a_rule_that_needs_more_trials_than_recorded():
+    curves = as_recorded(synthetic_curves(3, 3, seed=0))  # 9 trials; rule at 6 starts 14
+    row = planner_report(curves, [6], n_resamples=50)[0]
+    assert row["started"] <= 9 and row["rule_started"] is None
+    assert row["rule_expected_best"] is None
+
+
+def test_paired_vs_fifo_by_hand(tmp_path):
+    cmp = load_comparison(comparison_dir(tmp_path))
+    paired = paired_vs_fifo(cmp.runs)
+    d = np.array([0.02, 0.04, 0.0])
+    assert paired.loc["early_discard", "diff"] == pytest.approx(d.mean())
+    assert paired.loc["early_discard", "se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert paired.loc["early_discard", ["wins", "ties", "losses"]].tolist() == [2, 1, 0]
+    assert paired.loc["asha", ["wins", "ties", "losses"]].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="no FIFO"):
+        paired_vs_fifo(cmp.runs[cmp.runs["scheduler"] != "fifo"])
+
+
+def test_findings_page_states_the_four_findings_with_the_reports_numbers(sweep, tmp_path):
+    trials, curves = sweep
+    report = sweep_report(trials)
+    report["planner"] = planner_report(curves, [4], n_resamples=200)
+    spec = {"train": {"model": "default", "optimizer": "adamw", "lr": 1e-4,
+                      "train_examples": 320, "dev_examples": None, "epochs": 3,
+                      "evals_per_epoch": 10, "dropout_seed": "do"}}
+    page = findings_markdown(report, comparisons=[load_comparison(comparison_dir(tmp_path))],
+                             spec=spec, source="results/x", commands=["python make-it"])
+    for heading in ("## (a) Expected best", "## (b) Weight initialization",
+                    "## (c) Failed runs", "## (d) Early discarding"):
+        assert heading in page
+    evp10 = next(r for r in report["expected_best"] if r["n"] == 10)
+    assert f"| 10 | {evp10['mean']:.3f} | {evp10['sd']:.3f} | {PAPER['evp']['mrpc'][10]:.3f} |" \
+        in page
+    v = report["variance"]
+    assert f"| overall | {v['overall']:.3f} | 0.061 |" in page
+    fails = report["failures"]
+    assert f"**{fails['n_failed']} of {fails['n_trials']}** runs failed" in page
+    assert "the paper's threshold" in page  # MRPC has one
+    assert "| early_discard | 10 | 8 = 27% | 3.90 |" in page
+    assert "+0.0200 ± 0.0115 | 2/1/0 |" in page
+    plan = report["planner"][0]
+    assert f"| 4 | {plan['started']} | {plan['keep']} | {plan['cut_share']:.0%} |" in page
+    assert "start 24, train 4 fully, stop the rest after 30%: 0.898 -> 0.902" in page
+    assert "| learning rate | 0.0001 | 2e-05 |" in page and "| dev examples | all | 408 |" in page
+    assert "python make-it" in page and "`results/x`" in page
+
+
+def test_findings_refuse_synthetic_or_mixed_data(sweep):
+    trials, _ = sweep
+    with pytest.raises(ValueError, match="synthetic"):
+        findings_markdown(sweep_report(trials, synthetic=True))
+    mixed = trials.assign(task=["rte"] * 3 + ["mrpc"] * (len(trials) - 3))
+    with pytest.raises(ValueError, match="one task"):
+        findings_markdown(sweep_report(mixed, threshold=0.5))
+
+
+def test_report_prints_the_planner_section(sweep):
+    trials, curves = sweep
+    report = sweep_report(trials)
+    report["planner"] = planner_report(curves, [2], n_resamples=100)
+    assert "Budget planner" in format_report(report)
+    assert "Budget planner" not in format_report(sweep_report(trials))
+
+
+def test_analyze_findings_cli_and_its_errors(sweep, tmp_path, capsys):
+    trials, curves = sweep
+    results = tmp_path / "results"
+    results.mkdir()
+    trials.to_parquet(results / "trials.parquet")
+    curves.to_parquet(results / "curves.parquet")
+    cmp = comparison_dir(tmp_path / "cmp")
+    analyze = _script("analyze")
+    page = tmp_path / "docs" / "findings.md"
+    for args, message in [
+        (["--compare", str(cmp)], "only used with --findings"),
+        (["--plan", "0.5"], "at least 1 full run"),
+        (["--plan", "5,x"], "comma-separated numbers"),
+        (["--findings", str(page), "--compare", str(tmp_path)], "lacks meta.json"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            analyze.main([str(results), *args])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+        assert not page.exists()
+    argv = [str(results), "--plan", "3", "--resamples", "100", "--compare", str(cmp),
+            "--findings", str(page)]
+    assert analyze.main(argv) == 0
+    text = page.read_text()
+    assert "## (d) Early discarding" in text and "| 3 |" in text
+    # The page names the commands that regenerate it, the comparison's first.
+    assert "python experiments/compare_schedulers.py --curves results/x --budget 4 " \
+        f"--repeats 3 --schedulers fifo,early_discard,asha --pilot-share 0.2 --seed 0 " \
+        f"--resamples 100 --out {cmp}" in text
+    assert "python experiments/analyze.py " + " ".join(argv) in text
+    assert "Budget planner" in capsys.readouterr().out
+
+
+def regenerate_command(page: str) -> list[str]:
+    """The analyze.py arguments written in a findings page's 'Regenerate with' block."""
+    block = page.split("Regenerate with:", 1)[1].split("```")[1]
+    lines = [ln for ln in block.strip().splitlines() if ln.startswith("python experiments/analyze")]
+    assert len(lines) == 1, "the page must name exactly one analyze.py command"
+    return shlex.split(lines[0])[2:]
+
+
+def test_committed_findings_page_is_regenerated_by_its_own_command(tmp_path, monkeypatch):
+    """docs/findings.md must be exactly what its recorded command writes today."""
+    if not PAGE.is_file():
+        pytest.skip("no docs/findings.md yet")
+    committed = PAGE.read_text()
+    argv = regenerate_command(committed)
+    out = tmp_path / "findings.md"
+    i = argv.index("--findings")
+    recorded_path = argv[i + 1]
+    argv[i + 1] = str(out)
+    monkeypatch.chdir(ROOT)
+    assert _script("analyze").main(argv) == 0
+    assert out.read_text().replace(str(out), recorded_path) == committed
