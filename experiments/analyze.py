@@ -3,7 +3,7 @@
 Usage::
 
     python experiments/analyze.py RESULTS_DIR [--json PATH] [--figures DIR] [--threshold X]
-        [--plan 5,10] [--compare DIR ...] [--findings PAGE.md]
+        [--plan 5,10] [--compare DIR ...] [--contrast DIR ...] [--findings PAGE.md]
 
 ``RESULTS_DIR`` is a sweep's results directory (``trials.parquet`` and
 ``curves.parquet``) or a bare curves file (``.parquet``/``.csv``), whose trials
@@ -14,7 +14,8 @@ best score (default: the task's, from the ``task`` column). ``--plan`` adds the
 budget planner's recommended early-discarding plan for each budget (in full runs).
 ``--findings`` writes the study's four findings as a markdown page beside the
 paper's numbers, with the scheduler comparisons of ``--compare`` (output folders of
-``experiments/compare_schedulers.py`` on the same curves).
+``experiments/compare_schedulers.py`` on the same curves) and the failed runs of the
+``--contrast`` sweeps (the same task with other settings) beside this one's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
 from tune_seeds.analysis.report import format_report, planner_report, sweep_report
-from tune_seeds.findings import findings_markdown, load_comparison
+from tune_seeds.findings import Contrast, findings_markdown, load_comparison
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -44,6 +45,19 @@ def write_figures(trials, curves, directory: Path, synthetic: bool) -> list[Path
                    directory / "seed_means.png"),
         plots.save(plots.curves_figure(curves, synthetic=synthetic), directory / "curves.png"),
     ]
+
+
+def load_spec(results: str | Path) -> dict | None:
+    """The ``sweep.json`` saved beside a results directory's tables, if any."""
+    path = Path(results) / "sweep.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def contrast(results: Path) -> Contrast:
+    """Another sweep's report, for the failed-runs section of the findings page."""
+    trials, curves = load_any(results)
+    return Contrast(str(results), sweep_report(trials, synthetic=is_synthetic(curves)),
+                    load_spec(results))
 
 
 def budgets(text: str) -> list[float]:
@@ -87,12 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
                         help="a compare_schedulers.py output folder to include in --findings "
                         "(repeatable)")
+    parser.add_argument("--contrast", type=Path, action="append", default=[], metavar="DIR",
+                        help="another sweep's results directory (same task, other settings) "
+                        "whose failed runs --findings sets beside this one's (repeatable)")
     parser.add_argument("--findings", type=Path, metavar="PAGE.md",
                         help="write the four findings, beside the paper's numbers, as markdown")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    if args.compare and not args.findings:
-        parser.error("--compare is only used with --findings")
+    if (args.compare or args.contrast) and not args.findings:
+        parser.error("--compare and --contrast are only used with --findings")
     try:
         trials, curves = load_any(args.results)
     except (FileNotFoundError, ValueError) as err:
@@ -108,12 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     page = None
     if args.findings:
         try:
-            comparisons = [load_comparison(d) for d in args.compare]
-            spec_file = Path(args.results) / "sweep.json"
-            spec = json.loads(spec_file.read_text()) if spec_file.is_file() else None
             page = findings_markdown(
-                report, comparisons=comparisons, spec=spec, source=args.results,
-                commands=findings_commands(argv, args.compare),
+                report, comparisons=[load_comparison(d) for d in args.compare],
+                contrasts=[contrast(d) for d in args.contrast], spec=load_spec(args.results),
+                source=args.results, commands=findings_commands(argv, args.compare),
             )
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))

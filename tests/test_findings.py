@@ -12,7 +12,13 @@ import pytest
 
 from tune_seeds.analysis import evaluate_plan, expected_max, fixed_plan, plan_cost
 from tune_seeds.analysis.report import format_report, planner_report, sweep_report
-from tune_seeds.findings import PAPER, findings_markdown, load_comparison, paired_vs_fifo
+from tune_seeds.findings import (
+    PAPER,
+    Contrast,
+    findings_markdown,
+    load_comparison,
+    paired_vs_fifo,
+)
 from tune_seeds.synthetic import synthetic_curves
 from tune_seeds.tables import trials_from_curves
 
@@ -158,6 +164,8 @@ def test_analyze_findings_cli_and_its_errors(sweep, tmp_path, capsys):
     page = tmp_path / "docs" / "findings.md"
     for args, message in [
         (["--compare", str(cmp)], "only used with --findings"),
+        (["--contrast", str(results)], "only used with --findings"),
+        (["--findings", str(page), "--contrast", str(tmp_path / "nothing")], "nothing"),
         (["--plan", "0.5"], "at least 1 full run"),
         (["--plan", "5,x"], "comma-separated numbers"),
         (["--findings", str(page), "--compare", str(tmp_path)], "lacks meta.json"),
@@ -200,3 +208,19 @@ def test_committed_findings_page_is_regenerated_by_its_own_command(tmp_path, mon
     monkeypatch.chdir(ROOT)
     assert _script("analyze").main(argv) == 0
     assert out.read_text().replace(str(out), recorded_path) == committed
+
+
+def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
+    trials, _ = sweep
+    other_curves = as_recorded(synthetic_curves(4, 4, seed=9, fail_rate=0.5))
+    other = sweep_report(trials_from_curves(other_curves))
+    spec = {"train": {"optimizer": "bert-adam", "lr": 2e-5}}
+    page = findings_markdown(sweep_report(trials),
+                             contrasts=[Contrast("results/other", other, spec)])
+    fails = other["failures"]
+    assert fails["n_failed"] > 0
+    assert (f"| `results/other` | bert-adam | 2e-05 | 16 | {fails['n_failed']} | "
+            f"{fails['rate']:.3f} |") in page
+    wrong = sweep_report(trials_from_curves(as_recorded(synthetic_curves(2, 2), "rte")))
+    with pytest.raises(ValueError, match="real sweep of mrpc"):
+        findings_markdown(sweep_report(trials), contrasts=[Contrast("x", wrong, None)])

@@ -71,6 +71,21 @@ class Comparison:
     runs: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class Contrast:
+    """Another sweep of the same task with other settings, set beside the main one in (c).
+
+    Attributes:
+        source: where its tables are (shown on the page).
+        report: its :func:`~tune_seeds.analysis.report.sweep_report`.
+        spec: its ``sweep.json`` (None when not saved beside its tables).
+    """
+
+    source: str
+    report: dict[str, Any]
+    spec: dict[str, Any] | None
+
+
 def load_comparison(directory: str | Path) -> Comparison:
     """Read a comparison folder; a clear error names what is missing."""
     directory = Path(directory)
@@ -224,7 +239,19 @@ def _variance_section(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _failure_section(report: dict[str, Any], task: str) -> list[str]:
+def _failure_row(source: str, report: dict[str, Any], spec: dict[str, Any] | None) -> list[Any]:
+    train = (spec or {}).get("train", {})
+    fails = report["failures"]
+    evp = {int(r["n"]): r["mean"] for r in report["expected_best"]}
+    return [f"`{source}`" if source else "this sweep", train.get("optimizer", "n/a"),
+            f"{train['lr']:g}" if "lr" in train else "n/a", fails.get("n_trials"),
+            fails.get("n_failed"), fails.get("rate"), evp.get(1), evp.get(10)]
+
+
+def _failure_section(
+    report: dict[str, Any], task: str, spec: dict[str, Any] | None, source: str,
+    contrasts: list[Contrast],
+) -> list[str]:
     fails = report["failures"]
     out = ["## (c) Failed runs", ""]
     if "skipped" in fails:
@@ -242,7 +269,16 @@ def _failure_section(report: dict[str, Any], task: str) -> list[str]:
         if counts:
             listed = ", ".join(f"{s} ({n})" for s, n in counts.items())
             out.append(f"Failures per {factor}: {listed}.")
-    out += ["", "The paper found failed runs on its small tasks (MRPC, RTE, CoLA) with BERT's "
+    out.append("")
+    usable = [c for c in contrasts if "skipped" not in c.report["failures"]]
+    if usable:
+        out += ["The same task with other settings (expected best of 1 and 10 trials "
+                "beside the failure rate):", "",
+                *_table(["sweep", "optimizer", "lr", "trials", "failed", "rate", "EVP n=1",
+                         "EVP n=10"],
+                        [_failure_row(source, report, spec),
+                         *(_failure_row(c.source, c.report, c.spec) for c in usable)]), ""]
+    out += ["The paper found failed runs on its small tasks (MRPC, RTE, CoLA) with BERT's "
             "Adam; later work (Mosbach et al. 2021) traced most of them to the missing bias "
             "correction and showed that AdamW with bias correction fails far less often.", ""]
     return out
@@ -327,6 +363,7 @@ def findings_markdown(
     report: dict[str, Any],
     *,
     comparisons: list[Comparison] = (),
+    contrasts: list[Contrast] = (),
     spec: dict[str, Any] | None = None,
     source: str = "",
     commands: list[str] = (),
@@ -338,6 +375,8 @@ def findings_markdown(
             ``planner`` entry from :func:`~tune_seeds.analysis.report.planner_report`
             when plans were computed.
         comparisons: scheduler comparisons on the same curves (:func:`load_comparison`).
+        contrasts: other sweeps of the same task whose failed runs are set beside
+            this one's.
         spec: the sweep's ``sweep.json`` (its training settings fill the setup table).
         source: where the results tables are (shown on the page).
         commands: the commands that regenerate the page (shown on the page).
@@ -359,7 +398,10 @@ def findings_markdown(
     out += _setup_section(task, meta, spec)
     out += _evp_section(report, task)
     out += _variance_section(report)
-    out += _failure_section(report, task)
+    for c in contrasts:
+        if c.report["meta"]["tasks"] != [task] or c.report["meta"]["synthetic"]:
+            raise ValueError(f"{c.source}: a contrast must be a real sweep of {task} too")
+    out += _failure_section(report, task, spec, source, list(contrasts))
     out += ["## (d) Early discarding against FIFO and ASHA at equal budgets", ""]
     if not comparisons and not report.get("planner"):
         out += ["No comparison was given (`--compare`, `--plan`).", ""]
