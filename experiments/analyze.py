@@ -11,7 +11,8 @@ table is rebuilt from the curves. The report is printed; ``--json`` writes the s
 numbers as JSON and ``--figures`` writes PNG figures (expected best, WI x DO heat
 map, per-seed means, curves). ``--threshold`` sets the failed-run threshold on the
 best score (default: the task's, from the ``task`` column). ``--plan`` adds the
-budget planner's recommended early-discarding plan for each budget (in full runs).
+budget planner's recommended early-discarding plan for each budget (in full runs),
+and how well the ranking at cuts across training predicts the final ranking.
 ``--findings`` writes the study's four findings as a markdown page beside the
 paper's numbers, with the scheduler comparisons of ``--compare`` (output folders of
 ``experiments/compare_schedulers.py`` on the same curves) and the failed runs of the
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
-from tune_seeds.analysis.report import format_report, planner_report, sweep_report
+from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
 from tune_seeds.findings import Contrast, findings_markdown, load_comparison
 from tune_seeds.tables import is_synthetic, load_any
 
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         report = sweep_report(trials, threshold=args.threshold, synthetic=synthetic)
         if args.plan:
             report["planner"] = planner_report(curves, args.plan, n_resamples=args.resamples)
+            report["cut_correlation"] = cut_report(curves)
     except ValueError as err:
         parser.error(f"{args.results}: {err}")
     # Read every input before writing anything, so a bad one leaves no half of the output.

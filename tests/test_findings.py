@@ -10,8 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tune_seeds.analysis import evaluate_plan, expected_max, fixed_plan, plan_cost
-from tune_seeds.analysis.report import format_report, planner_report, sweep_report
+from tune_seeds.analysis import (
+    cut_rank_correlation,
+    evaluate_plan,
+    expected_max,
+    fixed_plan,
+    plan_cost,
+)
+from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
 from tune_seeds.findings import (
     PAPER,
     Contrast,
@@ -224,3 +230,42 @@ def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
     wrong = sweep_report(trials_from_curves(as_recorded(synthetic_curves(2, 2), "rte")))
     with pytest.raises(ValueError, match="real sweep of mrpc"):
         findings_markdown(sweep_report(trials), contrasts=[Contrast("x", wrong, None)])
+
+
+def test_cut_rank_correlation_by_hand():
+    # Three trials whose order at evaluation 1 is reversed at the end, then kept.
+    m = np.array([[0.5, 0.9, 0.9, 0.9], [0.5, 0.8, 0.8, 0.95], [0.5, 0.7, 0.99, 0.99]])
+    table = cut_rank_correlation(m)
+    assert table["milestone"].tolist() == [1, 2]
+    assert table["share"].tolist() == pytest.approx([1 / 3, 2 / 3])
+    # best-so-far at 1: 0.9, 0.8, 0.7; final best: 0.9, 0.95, 0.99 -> ranks reversed.
+    assert table["spearman"].tolist() == pytest.approx([-1.0, 0.5])
+    ties = np.array([[0.5, 0.6, 0.9], [0.5, 0.6, 0.8]])
+    assert np.isnan(cut_rank_correlation(ties, [1])["spearman"].iloc[0])
+    with pytest.raises(ValueError, match=r"cuts must lie in 1\.\.2"):
+        cut_rank_correlation(ties, [0, 3])
+
+
+def test_cut_report_and_its_words_on_the_page(sweep):
+    trials, curves = sweep
+    cuts = cut_report(curves)
+    assert [c["milestone"] for c in cuts] == [3, 6, 8, 9, 12, 15, 18, 21, 24, 27]
+    direct = cut_rank_correlation(curves, [8])["spearman"].iloc[0]
+    assert cuts[2]["spearman"] == pytest.approx(direct)
+    report = sweep_report(trials)
+    report["planner"] = planner_report(curves, [4], n_resamples=100)
+    report["cut_correlation"] = cuts
+    page = findings_markdown(report)
+    assert f"| 8 (27%) | {direct:.3f} |" in page
+    assert f"At 27% of training, near the paper's cut, it is {direct:.2f}" in page
+
+
+def test_doctests_of_the_analysis_modules():
+    import doctest
+
+    import tune_seeds.analysis.planner as planner
+    import tune_seeds.tables as tables
+
+    for module in (planner, tables):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -437,6 +437,53 @@ def fixed_plan(
     return started, milestone, keep
 
 
+def cut_rank_correlation(
+    curves: pd.DataFrame | np.ndarray,
+    cuts: Iterable[int] | None = None,
+    *,
+    metric: str = "score",
+) -> pd.DataFrame:
+    """How well the ranking at a cut predicts the final ranking.
+
+    Early discarding ranks trials by their best score so far at the cut and keeps the
+    top; it can only beat training fewer trials fully when that ranking says something
+    about the best score at the end. For each cut ``e`` this is the Spearman rank
+    correlation, over the recorded trials, between the best score over evaluations
+    ``0..e`` and the best over the whole run.
+
+    Args:
+        curves: a curves table or a ``(trials, T + 1)`` score matrix.
+        cuts: evaluation intervals to test; defaults to ``1..T-1``.
+        metric: score column of a curves table.
+
+    Returns:
+        One row per cut: ``milestone``, ``share`` (milestone / T), ``spearman``
+        (NaN where every trial ties at the cut).
+
+    >>> import numpy as np
+    >>> m = np.array([[0.5, 0.6, 0.9], [0.5, 0.7, 0.8], [0.5, 0.8, 0.95]])
+    >>> cut_rank_correlation(m)["spearman"].round(2).tolist()
+    [0.5]
+    """
+    from scipy.stats import spearmanr
+
+    running = _running_best(_as_matrix(curves, metric, None))
+    T = running.shape[1] - 1
+    cuts = list(range(1, T)) if cuts is None else [int(e) for e in cuts]
+    bad = [e for e in cuts if not 1 <= e <= T]
+    if bad:
+        raise ValueError(f"cuts must lie in 1..{T}, got {bad}")
+    final = running[:, -1]
+    rows = []
+    for e in cuts:
+        at = running[:, e]
+        ok = ~(np.isnan(at) | np.isnan(final))
+        constant = np.ptp(at[ok]) == 0 or np.ptp(final[ok]) == 0 if ok.sum() > 1 else True
+        rho = np.nan if constant else float(spearmanr(at[ok], final[ok]).statistic)
+        rows.append((e, e / T, rho))
+    return pd.DataFrame(rows, columns=["milestone", "share", "spearman"])
+
+
 def plan_cost(started: int, milestone: int, keep: int, n_evals: int) -> int:
     """Intervals spent by a plan: ``started*milestone + keep*(n_evals - milestone)``."""
     return started * milestone + keep * (n_evals - milestone)
@@ -447,6 +494,7 @@ __all__: Sequence[str] = (
     "PlannerResult",
     "best_so_far",
     "curve_matrix",
+    "cut_rank_correlation",
     "evaluate_plan",
     "fixed_plan",
     "plan_budgets",

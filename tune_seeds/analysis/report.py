@@ -17,7 +17,12 @@ import pandas as pd
 
 from tune_seeds.analysis.evp import default_ns, expected_validation_performance
 from tune_seeds.analysis.failures import failed_runs, infer_threshold
-from tune_seeds.analysis.planner import evaluate_plan, fixed_plan, plan_budgets
+from tune_seeds.analysis.planner import (
+    cut_rank_correlation,
+    evaluate_plan,
+    fixed_plan,
+    plan_budgets,
+)
 from tune_seeds.analysis.variance import (
     FACTORS,
     best_vs_worst_anova,
@@ -25,6 +30,9 @@ from tune_seeds.analysis.variance import (
     seed_means,
     two_way_anova,
 )
+
+CUT_SHARES: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+"""Shares of training at which :func:`cut_report` tests the ranking."""
 
 
 def _clean(value: Any) -> Any:
@@ -99,6 +107,7 @@ def sweep_report(
             "n_failed": fails.n_failed,
             "n_trials": fails.n_trials,
             "rate": fails.rate,
+            "lowest_score": float(values.min()) if len(values) else None,
             "per_seed": {
                 f: fails.per_seed[f][fails.per_seed[f]["failed"] > 0]["failed"].to_dict()
                 for f in FACTORS
@@ -165,6 +174,17 @@ def planner_report(
                        rule_expected_best=value)
         rows.append(row)
     return _clean(rows)
+
+
+def cut_report(curves: pd.DataFrame, shares: tuple[float, ...] = CUT_SHARES) -> list[dict]:
+    """Rank correlation of best-so-far at cuts across training with the final best.
+
+    The cuts are the evaluations nearest to ``shares`` of the run (at least 1), each
+    once; see :func:`~tune_seeds.analysis.planner.cut_rank_correlation`.
+    """
+    T = int(curves["eval_index"].max())
+    cuts = sorted({min(T - 1, max(1, round(f * T))) for f in shares})
+    return _clean(cut_rank_correlation(curves, cuts).to_dict(orient="records"))
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -238,4 +258,7 @@ def format_report(report: dict[str, Any]) -> str:
             "budget", "started", "milestone", "keep", "expected_best", "se", "baseline",
             "gain", "rule_started", "rule_milestone", "rule_keep", "rule_expected_best",
         ]))
+    if report.get("cut_correlation"):
+        out.append("\nSpearman correlation of best-so-far at the cut with the final best")
+        out.append(_table(report["cut_correlation"], ["milestone", "share", "spearman"]))
     return "\n".join(out)
