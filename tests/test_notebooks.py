@@ -1,4 +1,4 @@
-"""Both notebooks run top to bottom on the committed curves file (nbclient)."""
+"""Both notebooks run top to bottom on the committed real sweep by default (nbclient)."""
 
 from __future__ import annotations
 
@@ -65,8 +65,10 @@ def test_seed_variance_notebook_runs():
     nb = run_notebook("seed_variance.ipynb", "BUDGETS = [2, 5, 10]\nRESAMPLES = 300")
     assert time.perf_counter() - start < 60
     text = outputs_text(nb)
-    assert "SYNTHETIC" in text and "Expected best score of n trials" in text
-    assert "Failed runs (best score <= 0.7000)" in text
+    # The default is the recorded real sweep, not synthetic curves.
+    assert "SYNTHETIC" not in text and "Expected best score of n trials" in text
+    assert "Sweep of 100 trials (10 WI x 10 DO seeds), task sst2" in text
+    assert "Failed runs (best score <= 0.5092)" in text
     assert images(nb) >= 5
 
 
@@ -82,6 +84,7 @@ def test_compare_schedulers_notebook_runs():
     # leaves room for cores shared with other jobs.
     assert time.perf_counter() - start < 90
     text = outputs_text(nb)
-    assert "rule of thumb: start" in text and "SYNTHETIC" in text
+    assert "rule of thumb: start" in text and "SYNTHETIC" not in text
+    assert "100 curves of 30 intervals" in text
     assert "early_discard" in text and "adaptive" in text
     assert images(nb) >= 1
