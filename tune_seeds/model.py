@@ -138,8 +138,12 @@ def build_model(
     hf_logging.disable_progress_bar()
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False, **overrides)
+        # Always train in float32: transformers loads a checkpoint in the dtype it was
+        # saved in, and a half-precision copy (small enough to ship to a GPU machine)
+        # would otherwise be fine-tuned in float16.
         net, info = AutoModelForSequenceClassification.from_pretrained(
-            source, config=config, trust_remote_code=False, output_loading_info=True
+            source, config=config, trust_remote_code=False, output_loading_info=True,
+            dtype=torch.float32,
         )
     except OSError as err:
         raise ModelError(f"cannot load model {model!r}: {err}") from err
