@@ -226,7 +226,8 @@ def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
     fails = other["failures"]
     assert fails["n_failed"] > 0
     assert (f"| `results/other` | bert-adam | 2e-05 | 16 | {fails['n_failed']} | "
-            f"{fails['rate']:.3f} |") in page
+            f"{fails['rate']:.3f} | {fails['lowest_score']:.3f} | "
+            f"{other['variance']['overall']:.3f} |") in page
     wrong = sweep_report(trials_from_curves(as_recorded(synthetic_curves(2, 2), "rte")))
     with pytest.raises(ValueError, match="real sweep of mrpc"):
         findings_markdown(sweep_report(trials), contrasts=[Contrast("x", wrong, None)])

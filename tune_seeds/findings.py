@@ -260,7 +260,8 @@ def _failure_row(source: str, report: dict[str, Any], spec: dict[str, Any] | Non
     evp = {int(r["n"]): r["mean"] for r in report["expected_best"]}
     return [f"`{source}`" if source else "this sweep", train.get("optimizer", "n/a"),
             f"{train['lr']:g}" if "lr" in train else "n/a", fails.get("n_trials"),
-            fails.get("n_failed"), fails.get("rate"), evp.get(1), evp.get(10)]
+            fails.get("n_failed"), fails.get("rate"), fails.get("lowest_score"),
+            report["variance"]["overall"], evp.get(1), evp.get(10)]
 
 
 def _failure_section(
@@ -288,12 +289,21 @@ def _failure_section(
     out.append("")
     usable = [c for c in contrasts if "skipped" not in c.report["failures"]]
     if usable:
-        out += ["The same task with other settings (expected best of 1 and 10 trials "
-                "beside the failure rate):", "",
-                *_table(["sweep", "optimizer", "lr", "trials", "failed", "rate", "EVP n=1",
-                         "EVP n=10"],
+        out += ["The same task with other settings: failed runs, the lowest best score, "
+                "the spread of best scores and the expected best of 1 and 10 trials:", "",
+                *_table(["sweep", "optimizer", "lr", "trials", "failed", "rate", "lowest best",
+                         "sd of best", "EVP n=1", "EVP n=10"],
                         [_failure_row(source, report, spec),
                          *(_failure_row(c.source, c.report, c.spec) for c in usable)]), ""]
+        sd = report["variance"]["overall"]
+        for c in usable:
+            other = c.report["failures"]
+            c_sd = c.report["variance"]["overall"]
+            out += [f"`{c.source}`: {other['n_failed']} of {other['n_trials']} runs failed; "
+                    f"its best scores spread {c_sd / sd:.1f} times as widely (sd {c_sd:.3f} "
+                    f"against {sd:.3f}) and its lowest best score is "
+                    f"{_f(other.get('lowest_score'))} against {_f(fails.get('lowest_score'))}.",
+                    ""]
     out += ["The paper found failed runs on its small tasks (MRPC, RTE, CoLA) with BERT's "
             "Adam; later work (Mosbach et al. 2021) traced most of them to the missing bias "
             "correction and showed that AdamW with bias correction fails far less often.", ""]
