@@ -54,6 +54,7 @@ PAPER: dict[str, Any] = {
 """The paper's figures used for comparison (Dodge et al. 2020, arXiv 2002.06305)."""
 
 TASK_LABELS = {"mrpc": "MRPC", "rte": "RTE", "cola": "CoLA", "sst2": "SST-2"}
+OPTIMIZER_LABELS = {"adamw": "AdamW", "bert-adam": "BERT's Adam"}
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,10 @@ def _comparison_section(cmp: Comparison, task: str) -> list[str]:
            f"{meta['n_curves']} curves as the adaptive planner's pilot and replays every "
            "scheduler through Ray Tune on the same remaining pool in the same arrival order. "
            "Compute is in full runs; the best score counts stopped trials; the difference "
-           "to FIFO is paired within a repeat (± its standard error), with wins/ties/losses.",
+           "to FIFO is paired within a repeat (± its standard error), with wins/ties/losses. "
+           "FIFO and both early-discarding variants do not depend on timing, by design; "
+           "ASHA, HyperBand and median stopping decide as results arrive, so a rerun of "
+           "the command may move their numbers slightly.",
            "",
            *_table(["scheduler", "started", "cut after", "compute", "best found (mean ± sd)",
                     "vs FIFO", "W/T/L"], rows), ""]
@@ -476,6 +480,52 @@ def _differences_section(report: dict[str, Any], task: str, spec: dict | None) -
     return [*out, *(f"- {item}" for item in items), ""]
 
 
+def _summary(
+    report: dict[str, Any], task: str, comparisons: list[Comparison], contrasts: list[Contrast]
+) -> list[str]:
+    """One line per finding, each number taken from the sections below."""
+    evp = {int(r["n"]): r["mean"] for r in report["expected_best"]}
+    paper = PAPER["evp"].get(task, {})
+    lines = []
+    if 1 in evp and 10 in evp:
+        lines.append(
+            f"(a) The expected best score grows from {evp[1]:.3f} with one trial to "
+            f"{evp[10]:.3f} with ten" + (f" (paper, {TASK_LABELS[task]}: {paper[1]:.3f} to "
+                                          f"{paper[10]:.3f})" if paper else "") + ".")
+    anova = report["anova"]
+    if "skipped" not in anova:
+        wi, do = anova["wi_seed"], anova["do_seed"]
+        lines.append(f"(b) WI explains {wi['share']:.0%} of the variance of the best score "
+                     f"(p = {wi['p_value']:.1g}) and DO {do['share']:.0%} "
+                     f"(p = {do['p_value']:.1g}).")
+    fails = report["failures"]
+    if "skipped" not in fails:
+        text = f"(c) {fails['n_failed']} of {fails['n_trials']} runs failed"
+        for c in contrasts:
+            o = c.report["failures"]
+            if "skipped" not in o:
+                name = (c.spec or {}).get("train", {}).get("optimizer")
+                optimizer = OPTIMIZER_LABELS.get(name, f"`{c.source}`")
+                ratio = c.report["variance"]["overall"] / report["variance"]["overall"]
+                text += (f"; with {optimizer}, {o['n_failed']} of {o['n_trials']}, its best "
+                         f"scores spread {ratio:.1f} times as widely")
+        lines.append(text + ".")
+    for cmp in comparisons:
+        paired = paired_vs_fifo(cmp.runs)
+        parts = [f"{label} {paired.loc[name, 'diff']:+.4f} ± {paired.loc[name, 'se']:.4f}"
+                 for name, label in (("early_discard", "the paper's rule of thumb"),
+                                     ("adaptive", "the planned cut"), ("asha", "ASHA"))
+                 if name in paired.index]
+        if parts:
+            lines.append(f"(d) At a budget of {cmp.meta['budget']:g} full runs, best score "
+                         f"found against FIFO: {', '.join(parts)}.")
+    rule = [c for c in report.get("cut_correlation", []) if c["share"] >= 0.25]
+    if rule and rule[0]["spearman"] is not None:
+        lines.append(f"(d) The ranking at {rule[0]['share']:.0%} of training has a rank "
+                     f"correlation of {rule[0]['spearman']:.2f} with the final ranking.")
+    return ["## In short", "", *(f"- {line}" for line in lines), ""] if lines else []
+
+
 def findings_markdown(
     report: dict[str, Any],
     *,
@@ -512,6 +562,7 @@ def findings_markdown(
               if source else "") + ".", ""]
     if commands:
         out += ["Regenerate with:", "", "```", *commands, "```", ""]
+    out += _summary(report, task, list(comparisons), list(contrasts))
     out += _setup_section(task, meta, spec)
     out += _evp_section(report, task)
     out += _variance_section(report)
