@@ -29,7 +29,7 @@ from pathlib import Path
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
 from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
-from tune_seeds.findings import Contrast, findings_markdown, load_comparison
+from tune_seeds.findings import Comparison, Contrast, findings_markdown, load_comparison
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -73,11 +73,11 @@ def budgets(text: str) -> list[float]:
     return values
 
 
-def findings_commands(argv: list[str], compare_dirs: list[Path]) -> list[str]:
+def findings_commands(argv: list[str], comparisons: dict[Path, Comparison]) -> list[str]:
     """The commands that regenerate a findings page: each comparison's, then this one."""
     commands = []
-    for d in compare_dirs:
-        meta = load_comparison(d).meta
+    for d, cmp in comparisons.items():
+        meta = cmp.meta
         commands.append(
             f"python experiments/compare_schedulers.py --curves {meta['curves']} "
             f"--budget {meta['budget']:g} --repeats {meta['repeats']} "
@@ -127,10 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     page = None
     if args.findings:
         try:
+            comparisons = {d: load_comparison(d) for d in args.compare}
             page = findings_markdown(
-                report, comparisons=[load_comparison(d) for d in args.compare],
+                report, comparisons=list(comparisons.values()),
                 contrasts=[contrast(d) for d in args.contrast], spec=load_spec(args.results),
-                source=args.results, commands=findings_commands(argv, args.compare),
+                source=args.results, commands=findings_commands(argv, comparisons),
             )
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from tune_seeds.compare import SCHEDULERS, compare_schedulers, summarize
+from tune_seeds.findings import markdown_table
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -36,12 +37,8 @@ def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str)
         "(random pilot, pool and arrival order). Compute in full runs; best = best score "
         "found, stopped trials included; best_vs_fifo = paired mean difference to FIFO.",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
+        *markdown_table(cols, summary.to_numpy().tolist(), digits=4),
     ]
-    for _, row in summary.iterrows():
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -111,7 +111,8 @@ def _f(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(header: list[str], rows: list[list[Any]], digits: int = 3) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[Any]], digits: int = 3) -> list[str]:
+    """A markdown table; floats with ``digits`` decimals, None and NaN as ``n/a``."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_f(c, digits) for c in row) + " |" for row in rows]
     return lines
@@ -166,7 +167,7 @@ def _setup_section(task: str, meta: dict[str, Any], spec: dict[str, Any] | None)
         ["dropout follows", f"the {train.get('dropout_seed', 'do').upper()} seed", "the DO seed"],
     ]
     return ["## Setup, ours against the paper's", "",
-            *_table(["", "this sweep", "paper"], rows), ""]
+            *markdown_table(["", "this sweep", "paper"], rows), ""]
 
 
 def _evp_section(report: dict[str, Any], task: str) -> list[str]:
@@ -181,8 +182,9 @@ def _evp_section(report: dict[str, Any], task: str) -> list[str]:
            "Expected validation performance (Dodge et al. 2019): the expected best of n "
            "trials drawn with replacement from the recorded ones, with its standard "
            "deviation.", "",
-           *_table(["n trials", "expected best", "sd", f"paper ({TASK_LABELS.get(task, task)})"],
-                   rows), ""]
+           *markdown_table(
+               ["n trials", "expected best", "sd", f"paper ({TASK_LABELS.get(task, task)})"],
+               rows), ""]
     if gain10 is not None:
         paper_gain = paper[10] - paper[1] if paper else None
         out.append(
@@ -221,7 +223,7 @@ def _variance_section(report: dict[str, Any]) -> list[str]:
     v = report["variance"]
     paper = PAPER["sd_mrpc"]
     out = ["## (b) Weight initialization against data order", "",
-           *_table(["standard deviation of the best score", "this sweep", "paper (MRPC)"], [
+           *markdown_table(["standard deviation of the best score", "this sweep", "paper (MRPC)"], [
                ["overall", v["overall"], paper["overall"]],
                ["WI varying, DO fixed", v["wi_varying_do_fixed"], paper["wi_varying_do_fixed"]],
                ["DO varying, WI fixed", v["do_varying_wi_fixed"], paper["do_varying_wi_fixed"]],
@@ -232,7 +234,7 @@ def _variance_section(report: dict[str, Any]) -> list[str]:
         out += [
             "Two-way ANOVA (additive, one trial per cell, so the interaction is the residual):",
             "",
-            *_table(["source", "share of the sum of squares", "F", "p"], [
+            *markdown_table(["source", "share of the sum of squares", "F", "p"], [
                 ["WI seed", wi["share"], wi["F"], f"{wi['p_value']:.2g}"],
                 ["DO seed", do["share"], do["F"], f"{do['p_value']:.2g}"],
                 ["residual (interaction)", res["share"], None, None],
@@ -244,7 +246,7 @@ def _variance_section(report: dict[str, Any]) -> list[str]:
     if rows:
         out += ["One-way ANOVA of the best seed's trials against the worst seed's "
                 "(the paper's test; it found both significant on every task):", "",
-                *_table(["factor", "best seed", "mean", "worst seed", "mean", "F", "p"],
+                *markdown_table(["factor", "best seed", "mean", "worst seed", "mean", "F", "p"],
                         [[r["factor"], r["best_seed"], r["best_mean"], r["worst_seed"],
                           r["worst_mean"], r["f_stat"], f"{r['p_value']:.2g}"] for r in rows]),
                 ""]
@@ -292,8 +294,8 @@ def _failure_section(
     if usable:
         out += ["The same task with other settings: failed runs, the lowest best score, "
                 "the spread of best scores and the expected best of 1 and 10 trials:", "",
-                *_table(["sweep", "optimizer", "lr", "trials", "failed", "rate", "lowest best",
-                         "sd of best", "EVP n=1", "EVP n=10"],
+                *markdown_table(["sweep", "optimizer", "lr", "trials", "failed", "rate",
+                                 "lowest best", "sd of best", "EVP n=1", "EVP n=10"],
                         [_failure_row(source, report, spec),
                          *(_failure_row(c.source, c.report, c.spec) for c in usable)]), ""]
         sd = report["variance"]["overall"]
@@ -344,8 +346,8 @@ def _comparison_section(cmp: Comparison, task: str) -> list[str]:
            "ASHA, HyperBand and median stopping decide as results arrive, so a rerun of "
            "the command may move their numbers slightly.",
            "",
-           *_table(["scheduler", "started", "cut after", "compute", "best found (mean ± sd)",
-                    "vs FIFO", "W/T/L"], rows), ""]
+           *markdown_table(["scheduler", "started", "cut after", "compute",
+                            "best found (mean ± sd)", "vs FIFO", "W/T/L"], rows), ""]
     sentences = []
     for name, label in (("early_discard", "Early discarding with the paper's rule of thumb"),
                         ("adaptive", "Early discarding planned on the pilot")):
@@ -376,7 +378,7 @@ def _cut_lines(cuts: list[dict[str, Any]]) -> list[str]:
     out = ["Early discarding can only help when the ranking at the cut predicts the final "
            "ranking. Spearman correlation, over the recorded trials, of the best score so "
            "far at the cut with the best score of the whole run:", "",
-           *_table(["cut after", "rank correlation"], rows), ""]
+           *markdown_table(["cut after", "rank correlation"], rows), ""]
     words = []
     if rule:
         words.append(f"At {rule[0]['share']:.0%} of training, near the paper's cut, it is "
@@ -403,7 +405,7 @@ def _planner_section(
            "recorded trials, as the paper searched; 'without' is training `budget` trials "
            "fully. The rule of thumb is the paper's advice (cut at 25%, train half the "
            "budget fully, start what the rest buys) as started/kept/cut.", "",
-           *_table(["budget", "started", "trained fully", "stopped after", "EVP without",
+           *markdown_table(["budget", "started", "trained fully", "stopped after", "EVP without",
                     "EVP with plan", "gain", "rule of thumb"], rows, 4), ""]
     for r in planner:
         if r["rule_expected_best"] is not None:
