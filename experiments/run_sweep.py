@@ -41,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.precision import add_precision_arguments
 from tune_seeds.search import SEARCHES, parse_seed_range
 from tune_seeds.sweep import (
     RANK_BY,
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-examples", type=count, help="seeded training subset (default all)")
     g.add_argument("--dev-examples", type=count, help="seeded dev subset (default all)")
     g.add_argument("--subset-seed", type=number(int, 0), default=0)
+    add_precision_arguments(g)
     g.add_argument("--num-hidden-layers", type=count,
                    help="cut the model to its first layers (tests and smoke runs)")
     g.add_argument("--cache-dir", help="tokenization cache (default $TUNE_SEEDS_CACHE or "
@@ -250,6 +252,7 @@ def check_data(spec: SweepSpec) -> str:
     """
     from tune_seeds.data import DataError, prepare_data
     from tune_seeds.model import ModelError
+    from tune_seeds.precision import describe_choice
     from tune_seeds.training import evaluation_steps
 
     cfg = spec.train
@@ -261,7 +264,8 @@ def check_data(spec: SweepSpec) -> str:
         raise ValueError(str(err)) from err
     return (
         f"{cfg.task}: {len(data.train)} train / {len(data.dev)} dev examples, "
-        f"{steps_per_epoch * cfg.epochs} steps and {cfg.total_evals + 1} evaluations per trial"
+        f"{steps_per_epoch * cfg.epochs} steps and {cfg.total_evals + 1} evaluations per trial\n"
+        + describe_choice(cfg.precision, spec.gpus_per_trial)
     )
 
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
 from tune_seeds.data import DataError
 from tune_seeds.model import ModelError
+from tune_seeds.precision import add_precision_arguments
 from tune_seeds.tasks import TASK_NAMES, get_task
 
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adamw (bias-corrected, default) or bert-adam (the paper's)")
     p.add_argument("--dropout-seed", choices=DROPOUT_SEEDS,
                    help="which seed drives dropout: do (paper, default) or wi (Hugging Face)")
+    add_precision_arguments(p)
     p.add_argument("--num-hidden-layers", type=positive_int,
                    help="cut the model to its first layers (quick checks)")
     p.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1),
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{config.task}: {len(trial.data.train)} train / {len(trial.data.dev)} dev examples, "
         f"{trial.total_steps} steps, {len(trial.eval_steps)} evaluations, "
-        f"WI seed {args.wi_seed}, DO seed {args.do_seed}, {config.threads} threads",
+        f"WI seed {args.wi_seed}, DO seed {args.do_seed}, {config.threads} threads, "
+        f"precision {trial.precision} ({trial.precision_reason})",
         flush=True,
     )
     for record in trial.evaluations():

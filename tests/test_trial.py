@@ -180,3 +180,84 @@ def test_bert_adam_option_trains(tiny_config: TrainConfig, data) -> None:
     curve = Trial(tiny_config.replace(optimizer="bert-adam"), 3, 7, data=data).run()
     assert curve != Trial(tiny_config, 3, 7, data=data).run()
     assert all(math.isfinite(r["eval_loss"]) for r in curve)
+
+
+# -- precision ---------------------------------------------------------------------
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_each_precision_is_reproducible_and_resumes_exactly(
+    tiny_config: TrainConfig, data, tmp_path: Path, precision: str
+) -> None:
+    cfg = tiny_config.replace(precision=precision)
+    expected = Trial(cfg, 3, 7, data=data).run()
+    assert Trial(cfg, 3, 7, data=data).run() == expected
+    first = Trial(cfg, 3, 7, data=data)
+    for record in first.evaluations():
+        if record["eval_index"] == 3:
+            first.save_checkpoint(tmp_path / "ckpt.pt")
+            break
+    resumed = Trial(cfg, 3, 7, data=data)
+    resumed.load_checkpoint(tmp_path / "ckpt.pt")
+    assert canon(resumed.run()) == canon(expected)
+    assert resumed.precision == precision
+
+
+def test_precisions_give_different_curves(tiny_config: TrainConfig, data) -> None:
+    curves = {p: Trial(tiny_config.replace(precision=p), 3, 7, data=data).run() for p in PRECISIONS}
+    losses = {p: [r["eval_loss"] for r in c] for p, c in curves.items()}
+    assert losses["fp32"] != losses["bf16"] != losses["fp16"] != losses["fp32"]
+    # Close, though: the same training, rounded differently.
+    assert abs(losses["fp32"][-1] - losses["bf16"][-1]) < 0.05
+
+
+def test_checkpoint_of_another_precision_is_refused(
+    tiny_config: TrainConfig, data, tmp_path: Path
+) -> None:
+    Trial(tiny_config.replace(precision="bf16"), 3, 7, data=data).save_checkpoint(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="checkpoint belongs to another trial"):
+        Trial(tiny_config.replace(precision="fp32"), 3, 7, data=data).load_checkpoint(
+            tmp_path / "c.pt")
+
+
+def test_auto_precision_follows_the_cpu(tiny_config: TrainConfig, data) -> None:
+    from tune_seeds.precision import cpu_has_native_bf16
+
+    trial = Trial(tiny_config.replace(precision="auto"), 3, 7, data=data, device="cpu")
+    assert trial.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert trial.precision_reason.startswith("auto: this CPU has")
+    assert trial.deterministic is True
+
+
+def test_fp16_overflow_is_skipped_by_the_scaler_not_a_divergence(
+    tiny_config: TrainConfig, data
+) -> None:
+    trial = Trial(tiny_config.replace(precision="fp16"), 3, 7, data=data)
+    records = trial.evaluations()
+    next(records)
+    # So large a scale that the scaled gradients overflow to inf.
+    trial.scaler = torch.amp.GradScaler("cpu", init_scale=3.0e38)
+    before = {k: v.clone() for k, v in trial.model.state_dict().items()}
+    trial._train_step()
+    assert all(torch.equal(before[k], v) for k, v in trial.model.state_dict().items())
+    assert trial.scaler.get_scale() < 3.0e38
+    assert len(list(records)) == len(trial.eval_steps) - 1
+    assert trial.status is TrialStatus.COMPLETED
+
+
+def test_fp16_non_finite_losses_in_a_row_become_a_divergence(
+    tiny_config: TrainConfig, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tune_seeds import training
+
+    monkeypatch.setattr(training, "FP16_SKIPS_BEFORE_DIVERGED", 2)
+    trial = Trial(tiny_config.replace(precision="fp16"), 3, 7, data=data)
+    records = trial.evaluations()
+    next(records)
+    with torch.no_grad():
+        trial.model.classifier.weight.fill_(float("inf"))
+    assert list(records) == []
+    assert trial.status is TrialStatus.DIVERGED
+    assert trial.step == 2  # the first skipped step was the scaler's, the second ends it

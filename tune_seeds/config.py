@@ -30,10 +30,12 @@ OPTIMIZERS = ("adamw", "bert-adam")
 PRESETS = ("default", "paper")
 CLI_OPTIONS = (
     "lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
-    "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers",
+    "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers", "precision",
+    "deterministic",
 )
 """Fields that the command-line tools expose under the same name (``--batch-size``)."""
 DROPOUT_SEEDS = ("do", "wi")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class TrainConfig:
         eval_batch_size: batch size of validation (no effect on results).
         num_hidden_layers: cut the model to its first layers (tests, quick runs).
         threads: torch intra-op threads; pinned so that runs are bit-identical.
+        precision: ``auto`` (bf16 where the device runs it natively, else fp32),
+            ``fp32``, ``bf16`` or ``fp16``; see :mod:`tune_seeds.precision`.
+        deterministic: PyTorch's settings for reproducible runs (None: on for a CPU,
+            where they cost nothing, off for a GPU, where they cost speed).
         glue_dir: GLUE data directory (None: ``GLUE_DIR``, else the Hub).
         cache_dir: where tokenized data is cached (None: ``TUNE_SEEDS_CACHE`` or
             ``~/.cache/tune-seeds``).
@@ -83,6 +89,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     num_hidden_layers: int | None = None
     threads: int | None = None
+    precision: str = "auto"
+    deterministic: bool | None = None
     glue_dir: str | None = None
     cache_dir: str | None = None
 
@@ -104,6 +112,8 @@ class TrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.dropout_seed not in DROPOUT_SEEDS:
             raise ValueError(
                 f"dropout_seed must be one of {DROPOUT_SEEDS}, got {self.dropout_seed!r}"

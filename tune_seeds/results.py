@@ -12,13 +12,15 @@ The tables are rewritten atomically (a temporary file, then a rename) at most
 every ``write_every_s`` seconds while trials report or end, and at the end of
 the run (also when it is interrupted). Their schema is :mod:`tune_seeds.tables`:
 
-- ``trials.parquet``: :data:`~tune_seeds.tables.TRIALS_COLUMNS` plus ``task``
-  and ``node_id``. ``stopped_by`` is ``completed`` (all evaluations), ``scheduler``
+- ``trials.parquet``: :data:`~tune_seeds.tables.TRIALS_COLUMNS` plus ``task``,
+  ``node_id``, ``device_name`` (the GPU's model, or ``cpu``) and ``precision`` (what
+  ``auto`` resolved to). ``stopped_by`` is ``completed`` (all evaluations), ``scheduler``
   (stopped early), ``diverged`` (the loss became NaN/inf) or ``error``; it is
   empty for trials still running, paused, pending or ``INTERRUPTED`` (stopped by
   an interruption of the sweep: they continue on resume).
 - ``curves.parquet``: :data:`~tune_seeds.tables.CURVES_COLUMNS`, every task
-  metric, and ``task``.
+  metric, ``device`` (``cpu``, ``cuda:0``...), ``gpu_peak_mb`` (the attempt's peak GPU
+  memory so far; NaN on a CPU) and ``task``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ from tune_seeds.tables import (
 from tune_seeds.tasks import get_task
 
 TERMINATED, ERROR = "TERMINATED", "ERROR"
+RUN_CURVE_COLUMNS = ("device", "gpu_peak_mb")
+"""Curve columns saying where each evaluation ran (beside the schema's own)."""
+RUN_TRIAL_COLUMNS = ("task", "node_id", "device_name", "precision")
+"""Trial columns beside the schema's own."""
 INTERRUPTED = "INTERRUPTED"
 """Status of a trial stopped by an interruption of the sweep (it continues on resume)."""
 
@@ -65,7 +71,7 @@ def stopped_by(status: str, diverged: bool, evals_trained: int, total_evals: int
 
 def curves_frame(rows: dict[tuple[str, int], dict], metric_names: tuple[str, ...], task: str):
     """The curves table from the kept rows, sorted by trial and evaluation."""
-    columns = [*CURVES_COLUMNS, *metric_names]
+    columns = [*CURVES_COLUMNS, *metric_names, *RUN_CURVE_COLUMNS]
     df = pd.DataFrame([rows[key] for key in sorted(rows)], columns=columns)
     df = df.astype({"trial_id": str, "wi_seed": "int64", "do_seed": "int64"})
     df = df.astype({"eval_index": "int64", "step": "int64"})
@@ -78,8 +84,8 @@ def trials_frame(
 ) -> pd.DataFrame:
     """One row per trial with a record: scores from its curve, status from ``meta``."""
     if curves.empty:
-        return pd.DataFrame(columns=[*TRIALS_COLUMNS, "task", "node_id"])
-    trials = trials_from_curves(curves.drop(columns=["task"]))
+        return pd.DataFrame(columns=[*TRIALS_COLUMNS, *RUN_TRIAL_COLUMNS])
+    trials = trials_from_curves(curves.drop(columns=["task", *RUN_CURVE_COLUMNS]))
     info = [meta[t] for t in trials["trial_id"]]
     trials["status"] = [m["status"] for m in info]
     trials["stopped_by"] = [
@@ -88,8 +94,9 @@ def trials_frame(
     ]
     trials["wall_s"] = [float(m["wall_s"]) for m in info]
     trials["task"] = task
-    trials["node_id"] = [m["node_id"] for m in info]
-    return trials[[*TRIALS_COLUMNS, "task", "node_id"]]
+    for column in RUN_TRIAL_COLUMNS[1:]:
+        trials[column] = [m.get(column, "") for m in info]
+    return trials[[*TRIALS_COLUMNS, *RUN_TRIAL_COLUMNS]]
 
 
 def write_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -135,7 +142,7 @@ class ResultsTables(Callback):
             return
         trial_id = str(trial.trial_id)
         index = int(result["eval_index"])
-        keep = (*CURVES_COLUMNS[1:], *self.task.metric_names)
+        keep = (*CURVES_COLUMNS[1:], *self.task.metric_names, *RUN_CURVE_COLUMNS)
         self.rows[(trial_id, index)] = {
             "trial_id": trial_id, **{k: _plain(result.get(k, math.nan)) for k in keep}
         }
@@ -145,6 +152,8 @@ class ResultsTables(Callback):
             diverged=bool(result.get("diverged", False)),
             wall_s=float(result.get("time_total_s", math.nan)),
             node_id=str(result.get("node_id", "")),
+            device_name=str(result.get("device_name", "")),
+            precision=str(result.get("precision", "")),
         )
         self._dirty = True
         self._write(force=False)

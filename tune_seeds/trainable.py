@@ -24,8 +24,10 @@ record with ``tune.report``. Everything else a sweep needs is decided here:
   ``eval_index``, so a table keeping the last row per evaluation is unchanged)
   so that the sweep can mark the trial ``stopped_by="diverged"``.
 
-Every record also carries ``wi_seed``, ``do_seed``, ``diverged`` and ``node_id``
-(the Ray node the attempt ran on; all nodes of a machine share one IP).
+Every record also carries ``wi_seed``, ``do_seed``, ``diverged``, ``node_id`` (the
+Ray node the attempt ran on; all nodes of a machine share one IP), ``device``,
+``device_name``, ``precision`` (what ``auto`` resolved to) and ``gpu_peak_mb`` (the
+trial's peak GPU memory; NaN on a CPU).
 
 Fault injection (**tests only**): ``fault={"wi_seed": w, "do_seed": d,
 "eval_index": k, "marker": path}`` makes the trial of that pair raise once,
@@ -101,6 +103,16 @@ def _fault_due(fault: dict[str, Any] | None, config: dict, eval_index: int) -> b
     return True
 
 
+def _run_info(trial: Any) -> dict[str, Any]:
+    """Where and how the trial ran, for every report: device, precision, peak GPU memory."""
+    return {
+        "device": str(trial.device),
+        "device_name": trial.device_name,
+        "precision": trial.precision,
+        "gpu_peak_mb": trial.peak_gpu_memory_mb(),
+    }
+
+
 def make_trial(
     config: dict[str, Any], train_config: dict[str, Any], threads: int, checkpoint_dir: str | None
 ) -> Any:
@@ -162,7 +174,7 @@ def seed_trial(
     with restored.as_directory() if restored is not None else nullcontext() as checkpoint_dir:
         trial = make_trial(config, train_config, threads, checkpoint_dir)
         for record in trial.evaluations():
-            row = {**record, **seeds, "diverged": False, "node_id": node_id}
+            row = {**record, **seeds, **_run_info(trial), "diverged": False, "node_id": node_id}
             index = int(record["eval_index"])
             if needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
                 with tempfile.TemporaryDirectory(prefix="tune-seeds-ckpt-") as tmp:
@@ -173,4 +185,6 @@ def seed_trial(
             if _fault_due(fault, config, index):
                 raise InjectedFault(f"test-only fault injected after evaluation {index}")
     if trial.status == TrialStatus.DIVERGED and trial.records:
-        tune.report({**trial.records[-1], **seeds, "diverged": True, "node_id": node_id})
+        tune.report({
+            **trial.records[-1], **seeds, **_run_info(trial), "diverged": True, "node_id": node_id
+        })

@@ -12,7 +12,11 @@ It validates at step 0 and ``evals_per_epoch`` times per epoch, yielding one rec
 per evaluation. A checkpoint taken after any evaluation holds the model, optimizer,
 LR schedule, step, random states and the position in the data order, so that a
 resumed trial continues with the very same curve (bit for bit on CPU with a pinned
-thread count).
+thread count, in every precision).
+
+Precision (``config.precision``, see :mod:`tune_seeds.precision`): autocast to bf16 or
+fp16 around the forward passes, weights and optimizer in float32, and for fp16 a
+gradient scaler whose state is part of the checkpoint.
 
 >>> from tune_seeds.config import TrainConfig
 >>> trial = Trial(TrainConfig(task="rte", train_examples=160, dev_examples=32), 3, 7)
@@ -37,11 +41,24 @@ from tune_seeds.config import TrainConfig
 from tune_seeds.data import PreparedData, TokenizedSplit, prepare_data
 from tune_seeds.model import build_model
 from tune_seeds.optim import linear_warmup_decay, make_optimizer
+from tune_seeds.precision import (
+    allow_tf32,
+    autocast,
+    default_deterministic,
+    grad_scaler,
+    resolve_precision,
+    set_deterministic,
+)
 from tune_seeds.seeds import DropoutRNG, epoch_orders
 
 __all__ = ["TrainConfig", "Trial", "TrialStatus", "evaluation_steps"]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+
+FP16_SKIPS_BEFORE_DIVERGED = 30
+"""fp16 steps in a row that the gradient scaler may skip before the trial counts as
+diverged: by then the loss scale has fallen by 2**30, so the overflow is not the
+scaler's to fix."""
 
 
 class TrialStatus(str, Enum):
@@ -98,6 +115,16 @@ class Trial:
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
+        self.precision, self.precision_reason = resolve_precision(config.precision, self.device)
+        allow_tf32(self.device, config.precision)
+        self.deterministic = (
+            default_deterministic(self.device)
+            if config.deterministic is None
+            else bool(config.deterministic)
+        )
+        set_deterministic(self.deterministic)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
 
         n_train = len(self.data.train)
         self.steps_per_epoch = math.ceil(n_train / config.batch_size)
@@ -118,6 +145,8 @@ class Trial:
         )
         dropout_seed = self.do_seed if config.dropout_seed == "do" else self.wi_seed
         self.dropout = DropoutRNG(dropout_seed, self.device)
+        self.scaler = grad_scaler(self.precision, self.device)
+        self._skipped_in_a_row = 0
         # Validation in order of length wastes the least padding; the order has no
         # effect on the metrics.
         self._dev_order = np.argsort(self.data.dev.lengths(), kind="stable")
@@ -142,7 +171,7 @@ class Trial:
             target = self.eval_steps[len(self.records)]
             while self.step < target:
                 loss = self._train_step()
-                if not math.isfinite(loss):
+                if not math.isfinite(loss) and self._diverged():
                     self.status = TrialStatus.DIVERGED
                     return
             yield self._evaluate()
@@ -162,17 +191,49 @@ class Trial:
         )
         self.model.train()
         with self.dropout.active():
-            loss = self.model(**batch).loss
-            loss.backward()
+            # The loss's cross-entropy is on autocast's float32 list: reduced in fp32.
+            with autocast(self.precision, self.device):
+                loss = self.model(**batch).loss
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
+        if self.scaler is not None:
+            # Skips the update when the gradients overflowed, and lowers the scale.
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.lr_schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         value = float(loss.item())
-        self._loss_sum += value
-        self._loss_count += 1
+        if math.isfinite(value):
+            self._skipped_in_a_row = 0
+            self._loss_sum += value
+            self._loss_count += 1
+        else:
+            self._skipped_in_a_row += 1
         return value
+
+    def _diverged(self) -> bool:
+        """After a non-finite loss: diverged, unless fp16's scaler is handling it."""
+        if self.scaler is None:
+            return True
+        return self._skipped_in_a_row >= FP16_SKIPS_BEFORE_DIVERGED
+
+    @property
+    def device_name(self) -> str:
+        """The device in words: the GPU's model on CUDA, else the device type."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return self.device.type
+
+    def peak_gpu_memory_mb(self) -> float:
+        """Peak GPU memory allocated by this process since the trial began (NaN off CUDA)."""
+        if self.device.type != "cuda":
+            return math.nan
+        return torch.cuda.max_memory_allocated(self.device) / 2**20
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -188,7 +249,9 @@ class Trial:
             idx = order[start : start + size]
             batch = self._to_device(split.batch(idx))
             labels = batch.pop("labels")
-            logits = self.model(**batch).logits.float()
+            with autocast(self.precision, self.device):
+                logits = self.model(**batch).logits
+            logits = logits.float()
             loss_sum += float(
                 torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
             )
@@ -219,6 +282,7 @@ class Trial:
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
+            "precision": self.precision,
             "config": self.config.to_dict(),
             "wi_seed": self.wi_seed,
             "do_seed": self.do_seed,
@@ -231,12 +295,17 @@ class Trial:
             "optimizer": self.optimizer.state_dict(),
             "lr_schedule": self.lr_schedule.state_dict(),
             "dropout_rng": self.dropout.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "skipped_in_a_row": self._skipped_in_a_row,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unsupported checkpoint format {state.get('format')!r}")
-        ours = {"config": self.config.to_dict(), "wi_seed": self.wi_seed, "do_seed": self.do_seed}
+        ours = {
+            "config": self.config.to_dict(), "wi_seed": self.wi_seed, "do_seed": self.do_seed,
+            "precision": self.precision,
+        }
         # Paths and thread counts may differ between the run and its resumption.
         ignored = {"glue_dir", "cache_dir", "threads"}
         for key, value in ours.items():
@@ -253,6 +322,9 @@ class Trial:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_schedule.load_state_dict(state["lr_schedule"])
         self.dropout.load_state_dict(state["dropout_rng"])
+        if self.scaler is not None and state["scaler"]:  # empty before the first step
+            self.scaler.load_state_dict(state["scaler"])
+        self._skipped_in_a_row = int(state["skipped_in_a_row"])
         self.step = int(state["step"])
         self.records = [dict(r) for r in state["records"]]
         self._loss_sum = float(state["loss_sum"])
