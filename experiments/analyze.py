@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
                         "early-discarding plan for each")
     parser.add_argument("--resamples", type=int, default=2000,
                         help="planner Monte-Carlo resamples (default %(default)s)")
+    parser.add_argument("--plan-without-replacement", action="store_true",
+                        help="planner: draw distinct recorded trials instead of the paper's "
+                        "sampling with replacement")
+    parser.add_argument("--plan-at-most-budget", action="store_true",
+                        help="planner: also consider plans that spend less than the budget "
+                        "(the paper searched only plans spending it exactly)")
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
                         help="a compare_schedulers.py output folder to include in --findings "
                         "(repeatable)")
@@ -119,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = sweep_report(trials, threshold=args.threshold, synthetic=synthetic)
         if args.plan:
-            report["planner"] = planner_report(curves, args.plan, n_resamples=args.resamples)
+            report["planner"] = planner_report(
+                curves, args.plan, n_resamples=args.resamples,
+                replace=not args.plan_without_replacement,
+                exact_budget=not args.plan_at_most_budget,
+            )
             report["cut_correlation"] = cut_report(curves)
     except ValueError as err:
         parser.error(f"{args.results}: {err}")

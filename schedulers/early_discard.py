@@ -43,6 +43,8 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.concurrency_limiter import ConcurrencyLimiter
 from ray.tune.trainable import FunctionTrainable
 
+from schedulers.comparators import early_discard_compute
+
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
 
@@ -90,6 +92,25 @@ def _n_keep(keep: int | float, n_candidates: int) -> int:
         return min(keep, n_candidates)
     # The tolerance keeps 0.3 * 10 = 3.0000000000000004 from becoming 4.
     return max(1, min(n_candidates, math.ceil(keep * n_candidates - 1e-9)))
+
+
+def planned_compute(
+    num_trials: int, milestone: int, keep: int | float, max_t: int, cohort_size: int | None = None
+) -> int:
+    """Compute this scheduler will spend on ``num_trials`` if none fails, in ``time_attr`` units.
+
+    Each cohort (the last one may be smaller) keeps its share by the scheduler's own
+    rule, so a plan quoted before the sweep matches the decisions it will make.
+
+    Example:
+        >>> planned_compute(16, milestone=8, keep=0.25, max_t=30)
+        216
+        >>> planned_compute(10, milestone=8, keep=0.5, max_t=30, cohort_size=4)  # 2 + 2 + 1 kept
+        190
+    """
+    size = cohort_size or max(num_trials, 1)
+    cohorts = [min(size, num_trials - first) for first in range(0, num_trials, size)]
+    return sum(early_discard_compute(n, milestone, _n_keep(keep, n), max_t) for n in cohorts)
 
 
 def rank_members(members: list[_Member], mode: str) -> list[_Member]:
@@ -445,6 +466,10 @@ class EarlyDiscardScheduler(FIFOScheduler):
         mode: ``"max"`` or ``"min"``. If None, taken from ``TuneConfig(mode=...)``.
         rank_by: ``"best"`` (best value up to the milestone, tracked by the scheduler
             itself) or ``"last"`` (the value at the milestone).
+        rank_from: Results with ``time_attr`` below this are not ranked. With
+            ``time_attr="eval_index"``, 1 leaves out the evaluation of the untrained
+            model at step 0, as the paper's analysis does (its curves start after
+            training starts).
 
     Example:
         .. code-block:: python
@@ -491,6 +516,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
         metric: str | None = None,
         mode: str | None = None,
         rank_by: str = "best",
+        rank_from: int | float = 0,
     ) -> None:
         milestone, keep, cohort_size = _validate(
             milestone, keep, cohort_size, time_attr, mode, rank_by
@@ -503,6 +529,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
         self._metric = metric
         self._mode = mode
         self._rank_by = rank_by
+        self._rank_from = rank_from
         self._book = _CohortBook(cohort_size=cohort_size, keep=keep, mode=mode or "max")
         self._trials: dict[str, Trial] = {}
         self._callback: EarlyDiscardStateCallback | None = None
@@ -578,7 +605,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
         member.started = True
         now = self._required(result, self._time_attr, "time_attr")
         value = float(self._required(result, self._metric, "metric"))
-        if member.state in (TRAINING, WAITING):
+        if member.state in (TRAINING, WAITING) and now >= self._rank_from:
             self._book.update_best(member, value)
 
         if member.state in (CONTINUING, LEFT):

@@ -213,6 +213,25 @@ def test_analyze_cli_on_results_dir(tmp_path, capsys):
         "curves.png", "expected_best.png", "heatmap.png", "seed_means.png"]
 
 
+def test_analyze_plan_json_has_one_record_per_budget(tmp_path):
+    import json
+
+    curves = synthetic_curves(4, 5, seed=3)
+    curves.to_parquet(tmp_path / "curves.parquet")
+    trials_from_curves(curves).to_parquet(tmp_path / "trials.parquet")
+    out = tmp_path / "plan.json"
+    assert _script("analyze").main([str(tmp_path), "--plan", "5,10", "--resamples", "200",
+                                    "--json", str(out)]) == 0
+    records = json.loads(out.read_text())["planner"]
+    assert [r["budget"] for r in records] == [5, 10]
+    for r in records:
+        assert {"budget", "started", "kept", "cut_after", "expected_best", "se",
+                "no_early_stopping", "rule_of_thumb"} <= set(r)
+        assert set(r["rule_of_thumb"]) >= {"started", "kept", "cut_after", "expected_best"}
+        assert r["started"] * r["cut_after"] + r["kept"] * (30 - r["cut_after"]) == \
+            r["budget"] * 30
+
+
 def test_clis_reject_bad_input_with_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     synthetic_curves(2, 2, seed=0).drop(columns=["eval_index"]).to_csv(bad, index=False)

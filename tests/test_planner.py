@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tune_seeds.analysis import (
+    evaluate_plan,
     expected_max,
     fixed_plan,
     plan_budgets,
@@ -18,24 +19,27 @@ from tune_seeds.analysis.planner import curve_matrix
 from tune_seeds.synthetic import synthetic_curves
 
 
-def simulate(scores, started, milestone, keep, draws, seed):
-    """The paper's procedure, one draw at a time: sample, rank, keep, take the max.
+def paper_estimate(scores, started, cut_after, keep, draws, seed):
+    """The paper's early-stopping analysis, written from its description alone.
 
-    Samples ``started`` distinct trials in a random order, ranks them by best score over
-    evaluations 0..milestone (stable sort: earlier arrival wins ties), trains the top
-    ``keep`` to the end, and returns the best score found over all trials per draw.
+    Each draw picks ``started`` recorded curves with replacement (``randint``); the
+    curves are the evaluations after training starts (column 0, the untrained model,
+    is dropped); trials are ranked by their best score over the first ``cut_after``
+    evaluations; the ``keep`` best continue; the draw's result is the best of the kept
+    trials' best over the whole run and the stopped trials' best over their first
+    ``cut_after`` evaluations. Returns the per-draw results.
     """
-    rng = np.random.default_rng(seed)
-    out = np.empty(draws)
-    for d in range(draws):
-        idx = rng.choice(len(scores), size=started, replace=False)
-        at_cut = np.array([np.nanmax(scores[i, : milestone + 1]) for i in idx])
-        ranked = idx[np.argsort(-at_cut, kind="stable")]
-        kept, stopped = ranked[:keep], ranked[keep:]
-        found = [np.nanmax(scores[i]) for i in kept]
-        found += [np.nanmax(scores[i, : milestone + 1]) for i in stopped]
-        out[d] = max(found)
-    return out
+    curves = np.asarray(scores)[:, 1:]
+    rng = np.random.RandomState(seed)
+    picked = curves[rng.randint(0, len(curves), size=(draws, started))]
+    at_cut = picked[:, :, :cut_after].max(axis=2)
+    whole = picked.max(axis=2)
+    ranked = np.argsort(-at_cut, axis=1, kind="stable")
+    kept = np.take_along_axis(whole, ranked[:, :keep], axis=1).max(axis=1)
+    if keep == started:
+        return kept
+    stopped = np.take_along_axis(at_cut, ranked[:, keep:], axis=1).max(axis=1)
+    return np.maximum(kept, stopped)
 
 
 @pytest.fixture(scope="module")
@@ -52,52 +56,84 @@ def result(scores):
 
 
 @pytest.mark.parametrize(("budget", "started", "milestone", "keep"),
-                         [(3, 7, 2, 2), (6, 13, 3, 3), (6, 51, 1, 1), (3, 5, 5, 1)])
-def test_planner_agrees_with_direct_simulation(scores, result, budget, started, milestone, keep):
+                         [(3, 7, 2, 2), (6, 13, 3, 3), (6, 51, 1, 1), (3, 11, 2, 1), (3, 5, 5, 1)])
+def test_planner_agrees_with_the_papers_procedure(scores, result, budget, started, milestone,
+                                                  keep):
     T = scores.shape[1] - 1
     row = result.plans.query(
         "budget == @budget and started == @started and milestone == @milestone and keep == @keep"
     )
-    assert len(row) == 1, "the plan spending the budget must be listed"
-    assert row["cost"].iloc[0] == plan_cost(started, milestone, keep, T) <= budget * T
-    sim = simulate(scores, started, milestone, keep, draws=3000, seed=7)
+    assert len(row) == 1, "the plan spending the budget exactly must be listed"
+    assert row["cost"].iloc[0] == plan_cost(started, milestone, keep, T) == budget * T
+    sim = paper_estimate(scores, started, milestone, keep, draws=20000, seed=7)
     se = np.hypot(row["se"].iloc[0], sim.std() / np.sqrt(sim.size))
     assert row["expected_best"].iloc[0] == pytest.approx(sim.mean(), abs=4 * se)
+
+
+@pytest.mark.parametrize("budget", [3, 6])
+def test_planners_best_plan_agrees_with_the_papers_procedure(scores, result, budget):
+    best = result.best.query("budget == @budget").iloc[0]
+    assert best["started"] > best["keep"], "an early-discarding plan is expected here"
+    sim = paper_estimate(scores, int(best["started"]), int(best["milestone"]),
+                         int(best["keep"]), draws=20000, seed=11)
+    se = np.hypot(best["se"], sim.std() / np.sqrt(sim.size))
+    assert best["expected_best"] == pytest.approx(sim.mean(), abs=4 * se)
+    # Without early stopping: the expected best of `budget` full runs, as the paper's EVP.
+    full = paper_estimate(scores, budget, 1, budget, draws=20000, seed=12)
+    assert best["baseline"] == pytest.approx(full.mean(), abs=4 * full.std() / np.sqrt(20000))
 
 
 def test_planner_matches_exact_enumeration_with_ties():
     # 5 trials, T = 3: enumerate every ordered choice of 3 (60 arrival orders).
     s = np.array([
-        [0.5, 0.6, 0.6, 0.9],
+        [0.99, 0.6, 0.6, 0.9],
         [0.5, 0.7, 0.7, 0.7],
         [0.5, 0.6, 0.8, 0.8],
         [0.5, 0.7, 0.7, 0.95],
         [0.5, 0.5, 0.5, 0.5],
     ])
+    # Without replacement; the step-0 column is left out of ranking and results.
     exact = []
     for order in itertools.permutations(range(5), 3):
-        at_cut = [s[i, :2].max() for i in order]
+        at_cut = [s[i, 1:2].max() for i in order]
         ranked = [order[k] for k in np.argsort(-np.array(at_cut), kind="stable")]
-        exact.append(max(s[ranked[0]].max(), *(s[i, :2].max() for i in ranked[1:])))
-    res = plan_budgets(s, budgets=[5 / 3], n_resamples=20000, seed=3)  # 5 intervals
+        exact.append(max(s[ranked[0], 1:].max(), *(s[i, 1:2].max() for i in ranked[1:])))
+    res = plan_budgets(s, budgets=[5 / 3], n_resamples=20000, seed=3, replace=False)
     row = res.plans.query("started == 3 and milestone == 1 and keep == 1")
     assert row["expected_best"].iloc[0] == pytest.approx(np.mean(exact), abs=4 * row["se"].iloc[0])
 
 
 def test_every_plan_is_feasible_and_best_is_reported(scores, result):
-    T, N = scores.shape[1] - 1, scores.shape[0]
+    T = scores.shape[1] - 1
     plans = result.plans
-    assert (plans["cost"] <= plans["budget"] * T).all()
-    assert ((plans["keep"] < plans["started"]) & (plans["started"] <= N)).all()
-    # Each (budget, milestone, keep) appears once: the plan starting the most trials.
+    # The paper's search space: plans that spend the budget exactly, at most 200 started.
+    assert (plans["cost"] == plans["budget"] * T).all()
+    assert ((plans["keep"] < plans["started"]) & (plans["started"] <= 200)).all()
     assert not plans.duplicated(["budget", "milestone", "keep"]).any()
     for _, best in result.best.iterrows():
-        assert best["cost"] <= best["budget"] * T
-        baseline = expected_max(np.nanmax(scores, axis=1), int(best["budget"]), replace=False)[0]
+        assert best["cost"] == best["budget"] * T
+        final = np.nanmax(scores[:, 1:], axis=1)  # the step-0 evaluation is not a result
+        baseline = expected_max(final, int(best["budget"]), replace=True)[0]
         assert best["baseline"] == pytest.approx(baseline)
         assert best["gain_over_full"] == pytest.approx(best["expected_best"] - baseline)
         listed = plans[plans["budget"] == best["budget"]]["expected_best"].max()
         assert best["expected_best"] >= min(listed, baseline) - 1e-12
+
+
+def test_without_replacement_and_at_most_the_budget_are_options(scores):
+    res = plan_budgets(scores, budgets=[3], n_resamples=500, replace=False, exact_budget=False)
+    plans, T, N = res.plans, scores.shape[1] - 1, scores.shape[0]
+    assert (plans["cost"] <= 3 * T).all() and (plans["cost"] < 3 * T).any()
+    assert (plans["started"] <= N).all()
+    final = np.nanmax(scores[:, 1:], axis=1)
+    assert res.best.iloc[0]["baseline"] == pytest.approx(expected_max(final, 3, False)[0])
+
+
+def test_step_zero_is_neither_ranked_nor_a_result():
+    # Trial 0 looks best only at step 0 (the untrained model): it must not win.
+    s = np.array([[0.99, 0.5, 0.5, 0.5], [0.1, 0.6, 0.6, 0.7]] * 3)
+    mean, se = evaluate_plan(s, 2, 1, 1, n_resamples=200)
+    assert mean <= 0.7 and se >= 0
 
 
 def test_budget_one_is_full_training_and_errors(scores):
@@ -126,14 +162,12 @@ def test_fixed_plan_rule_of_thumb():
 
 
 def test_evaluate_plan_matches_the_plans_table(scores, result):
-    from tune_seeds.analysis import evaluate_plan
-
     row = result.plans.query("budget == 6 and milestone == 3 and keep == 3").iloc[0]
     mean, se = evaluate_plan(scores, int(row.started), 3, 3, n_resamples=4000, seed=1)
     # Same seed and resamples: the same arrival orders, so the same number.
     assert mean == pytest.approx(row.expected_best) and se == pytest.approx(row.se)
     full, full_se = evaluate_plan(scores, 6, 3, 6, n_resamples=4000)
-    baseline = expected_max(np.nanmax(scores, axis=1), 6, replace=False)[0]
+    baseline = expected_max(np.nanmax(scores[:, 1:], axis=1), 6)[0]
     assert full == pytest.approx(baseline, abs=4 * full_se)
     with pytest.raises(ValueError, match="without replacement"):
-        evaluate_plan(scores, len(scores) + 1, 3, 3)
+        evaluate_plan(scores, len(scores) + 1, 3, 3, replace=False)

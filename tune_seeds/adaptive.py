@@ -67,6 +67,7 @@ def scheduler_for_plan(
         metric=metric,
         mode=mode,
         rank_by="best",
+        rank_from=1,  # the step-0 evaluation is not ranked, as in the planner
     )
 
 

@@ -65,7 +65,8 @@ def _early_discard(milestone: int, keep: int) -> Callable[[], object]:
         from schedulers.early_discard import EarlyDiscardScheduler
 
         return EarlyDiscardScheduler(
-            milestone=milestone, keep=keep, time_attr=TIME_ATTR, metric=METRIC, mode="max"
+            milestone=milestone, keep=keep, time_attr=TIME_ATTR, metric=METRIC, mode="max",
+            rank_from=1,
         )
 
     return make

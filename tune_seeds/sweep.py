@@ -282,7 +282,7 @@ def build_scheduler(spec: SchedulerSpec, total_evals: int) -> Any:
         return hyperband_scheduler(total_evals, spec.reduction_factor, **common)
     return EarlyDiscardScheduler(
         milestone=spec.milestone(total_evals), keep=spec.keep,
-        cohort_size=spec.cohort_size, rank_by=spec.rank_by, **common,
+        cohort_size=spec.cohort_size, rank_by=spec.rank_by, rank_from=1, **common,
     )
 
 

@@ -1,26 +1,38 @@
 """Budget planner for early discarding: start t trials, cut after e evaluations, keep p.
 
-The paper's procedure (Dodge et al. 2020, section 6): start ``t`` trials, train each
-for ``e`` evaluation intervals, rank them by their **best score so far**, train only
-the best ``p`` to the end (``T`` intervals) and stop the rest. The best score found is
-the max over every trial, stopped ones included, because a stopped trial's best
-checkpoint still counts. The budget unit is the evaluation interval; a plan costs
-``t*e + p*(T-e)`` intervals and is feasible for a budget of ``B`` full runs when that
-is at most ``B*T``.
+The paper's procedure (Dodge et al. 2020, section 6, and its analysis script): start
+``t`` trials, train each for ``e`` evaluation intervals, rank them by their **best
+score over those e evaluations**, train only the best ``p`` to the end (``T``
+intervals) and stop the rest. The best score found is the max over every trial,
+stopped ones included, because a stopped trial's best checkpoint still counts. The
+budget unit is the evaluation interval; a plan costs ``t*e + p*(T-e)`` intervals
+(:func:`plan_cost`).
 
-What is estimated, for each plan, is the expected best score when the ``t`` trials are
-a uniform random subset (no trial twice) of the recorded curves in a uniform random
-arrival order. Conventions, each matching what a Tune scheduler sees:
+What is estimated, by default exactly as the paper's script does it:
 
-- "best so far at e" is the max of the scores of evaluations ``0..e`` (evaluation 0 is
-  the untrained model; this is the ``best_score`` every trial reports);
-- a kept trial contributes its best over ``0..T``, a stopped one its best over ``0..e``;
-- ties in the ranking go to the trial that arrived first (a stable sort in arrival
-  order, so ties are broken uniformly at random over arrival orders);
-- a curve that ends early (a diverged or errored trial) keeps its last best so far,
-  and its missing intervals are still charged.
+- **Sampling with replacement.** Each draw picks the ``t`` trials uniformly *with
+  replacement* from the recorded ones (the script's ``np.random.randint``), so that
+  the recorded trials stand for the population of trials a new sweep would start,
+  and ``t`` may exceed the number recorded. ``replace=False`` instead draws ``t``
+  *distinct* recorded trials ("subsets of this sweep"); it can never start more
+  trials than were recorded, and drawing all N of N always returns the whole sweep.
+- **Only plans that spend the budget exactly** (``cost == B*T``), as the paper
+  searched; ``exact_budget=False`` also admits plans that spend less. ``t`` is at
+  most 200 with replacement (the paper's cap; ``max_started`` changes it).
+- **The step-0 evaluation is left out.** The paper's curves are the ``T``
+  evaluations after training starts; the evaluation of the untrained model (our
+  ``eval_index`` 0) is neither ranked nor counted as a result. So "best at the cut
+  e" is the max over evaluations ``1..e``, a kept trial contributes its best over
+  ``1..T``, a stopped one its best over ``1..e``.
+- Ties in the ranking go to the trial that arrived first (a stable sort in arrival
+  order; arrivals are random, so ties are broken at random). A curve that ends
+  early (a diverged or errored trial) keeps its last best so far, and its missing
+  intervals are still charged.
 
-**Computation.** One set of ``n_resamples`` random arrival orders is drawn with a
+The baseline, "train ``floor(B)`` trials fully" (the expected best of ``B`` full runs
+without early stopping), is exact (:mod:`.evp`, with or without replacement as above).
+
+**Computation.** One set of ``n_resamples`` random arrival sequences is drawn with a
 seeded :class:`numpy.random.Generator` and shared by every plan (common random
 numbers, so differences between plans carry far less noise than the plans
 themselves). For each cut ``e`` the arrivals are streamed once, keeping per resample
@@ -29,25 +41,20 @@ arrivals the best score of plan ``(t, e, p)`` is
 ``max(max_{first t} best_at_e, max over the top p of best_at_T)`` (a kept trial's best
 over the full run is at least its best at ``e``), for every ``p <= P`` at once. So the
 cost is ``O(sum_e t_max(e) * n_resamples * P)`` vector work instead of one resampling
-loop per plan, and once a row's buffer is full only the rows a new arrival enters are
-touched: every budget 1..30 on 625 trials x 30 intervals takes a few seconds on two
-shared cores (``benchmarks/bench_planner.py``).
+loop per plan: every budget 1..30 on 625 trials x 30 intervals takes a few seconds on
+two shared cores (``benchmarks/bench_planner.py``).
 
-Plans considered: cut ``1 <= e <= T-1``, keep ``1 <= p < t``, and ``t`` at most the
-number of recorded trials (without replacement); every ``t`` with a feasible cost is
-estimated, not only the largest.
-The baseline, "train ``floor(B)`` trials fully", is exact (:mod:`.evp`, without
-replacement).
-
-The best plan of a budget is the argmax over all feasible plans of the Monte-Carlo
-estimate; with hundreds of plans that maximum is biased upwards by a few standard
-errors (``se`` column), which the reported gain should be read against.
+Plans considered: cut ``1 <= e <= T-1``, keep ``1 <= p < t``. The best plan of a
+budget is the argmax over all of them of the Monte-Carlo estimate; with hundreds of
+plans that maximum is biased upwards by a few standard errors (``se`` column), which
+the reported gain should be read against. The test suite checks the estimates
+against an independent implementation of the paper's procedure.
 
 >>> from tune_seeds.synthetic import synthetic_curves
 >>> result = plan_budgets(synthetic_curves(10, 10, seed=1), budgets=[4], n_resamples=500)
 >>> best = result.best.iloc[0]
->>> int(best.started) * int(best.milestone) + int(best.keep) * (30 - int(best.milestone)) <= 120
-True
+>>> int(best.started) * int(best.milestone) + int(best.keep) * (30 - int(best.milestone))
+120
 """
 
 from __future__ import annotations
@@ -156,9 +163,18 @@ def _as_matrix(
     return scores
 
 
+PAPER_MAX_STARTED = 200
+"""The most trials the paper's analysis starts in a plan."""
+
+
 def _running_best(scores: np.ndarray) -> np.ndarray:
-    """Best so far per trial and evaluation; trials that never scored are dropped."""
-    running = best_so_far(scores)
+    """Best so far per trial over evaluations ``1..k`` (column k; column 0 unused).
+
+    The step-0 evaluation (the untrained model) is left out, as in the paper's curves.
+    Trials that never scored after training started are dropped.
+    """
+    running = np.full(scores.shape, np.nan)
+    running[:, 1:] = best_so_far(scores[:, 1:])
     running = running[~np.isnan(running[:, -1])]
     if running.shape[0] < 2:
         raise ValueError("need at least two trials with a score to plan")
@@ -171,7 +187,9 @@ def _arrivals(
 ) -> np.ndarray:
     """``(n_resamples, length)`` arrival sequences of trial indices."""
     if replace:
-        return rng.integers(0, n_trials, size=(n_resamples, length))
+        # Drawn arrival by arrival, so that the first k arrivals are the same whatever
+        # ``length`` is: one plan's estimate never depends on the others searched.
+        return rng.integers(0, n_trials, size=(length, n_resamples)).T
     return np.argsort(rng.random((n_resamples, n_trials)), axis=1)[:, :length]
 
 
@@ -247,7 +265,8 @@ def plan_budgets(
     n_evals: int | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
-    replace: bool = False,
+    replace: bool = True,
+    exact_budget: bool = True,
     max_started: int | None = None,
 ) -> PlannerResult:
     """Estimate every early-discarding plan for each budget; pick the best.
@@ -261,12 +280,13 @@ def plan_budgets(
         n_resamples: random arrival orders shared by all plans; the standard error of
             an estimate is about ``sd(best) / sqrt(n_resamples)``.
         seed: seed of the numpy Generator drawing the arrival orders.
-        replace: draw trials with replacement (a bootstrap of the recorded trials as a
-            sample of new ones: lets ``t`` exceed the number of recorded trials, the
-            right choice when planning a new sweep from a small pilot) instead of
-            distinct recorded trials (the paper's "subsets of our sweep").
-        max_started: cap on t; defaults to the number of trials (without replacement)
-            or ``max(budget) * T`` (with replacement, where the one-interval cut reaches).
+        replace: draw trials with replacement, as the paper's analysis does (the
+            recorded trials as a sample of new ones; ``t`` may exceed their number);
+            False draws distinct recorded trials.
+        exact_budget: only plans that spend the budget exactly, as the paper searched;
+            False also admits plans that spend less.
+        max_started: cap on t; defaults to :data:`PAPER_MAX_STARTED` with replacement,
+            to the number of recorded trials without.
 
     Returns:
         A :class:`PlannerResult`.
@@ -280,7 +300,7 @@ def plan_budgets(
     full = running[:, -1]
     plan_budget = _budget_intervals(budgets, T)
     max_interval = max(bi for _, bi in plan_budget)
-    cap = max_started if max_started is not None else (max_interval if replace else N)
+    cap = max_started if max_started is not None else (PAPER_MAX_STARTED if replace else N)
     if not replace:
         cap = min(cap, N)
     n_keep = max(1, (max_interval - 1) // T)
@@ -310,8 +330,8 @@ def plan_budgets(
         n_full = min(bi // T, N) if not replace else bi // T
         w = max_weights(N, n_full, replace=replace)
         baseline = float(w @ np.sort(full))
-        feasible = valid & (cost <= bi)
-        # The paper's plans: for each (e, p), the largest affordable t.
+        feasible = valid & ((cost == bi) if exact_budget else (cost <= bi))
+        # For each (e, p), the largest affordable t (the only one with an exact budget).
         for e in range(1, T):
             for p in range(1, n_keep + 1):
                 ts = np.flatnonzero(feasible[e - 1, :, p - 1])
@@ -348,7 +368,7 @@ def evaluate_plan(
     metric: str = "score",
     n_resamples: int = 2000,
     seed: int = 0,
-    replace: bool = False,
+    replace: bool = True,
 ) -> tuple[float, float]:
     """Expected best score of one plan on recorded curves, and its standard error.
 
@@ -381,19 +401,22 @@ def plan_early_discard(
     n_resamples: int = 2000,
     seed: int = 0,
     replace: bool = True,
+    exact_budget: bool = True,
     max_started: int | None = None,
 ) -> Plan:
     """The best plan for one budget, planned on the curves recorded so far.
 
     This is the adaptive answer to "which milestone and keep count for a new task?":
-    run a pilot cohort (or take a previous sweep), then plan on its curves. By default
-    the pilot is bootstrapped (``replace=True``), treating its trials as a sample of the
-    trials a new sweep would start, so a plan may start more trials than the pilot has.
+    run a pilot cohort (or take a previous sweep), then plan on its curves. The pilot
+    is resampled with replacement (the paper's sampling), treating its trials as a
+    sample of the trials a new sweep would start, so a plan may start more trials
+    than the pilot has.
 
     Args:
         curves: curves of the trials recorded so far (table or score matrix).
         budget: budget of the new sweep, in full runs.
-        metric, n_evals, n_resamples, seed, replace, max_started: as in :func:`plan_budgets`.
+        metric, n_evals, n_resamples, seed, replace, exact_budget, max_started: as in
+            :func:`plan_budgets`.
 
     Returns:
         The best :class:`Plan` (the full-training plan when no early-discarding plan
@@ -401,7 +424,7 @@ def plan_early_discard(
     """
     result = plan_budgets(
         curves, [budget], metric=metric, n_evals=n_evals, n_resamples=n_resamples,
-        seed=seed, replace=replace, max_started=max_started,
+        seed=seed, replace=replace, exact_budget=exact_budget, max_started=max_started,
     )
     row = result.best.iloc[0]
     return Plan(**{k: (int(row[k]) if k in _INT_FIELDS else float(row[k])) for k in row.index})
@@ -449,7 +472,8 @@ def cut_rank_correlation(
     top; it can only beat training fewer trials fully when that ranking says something
     about the best score at the end. For each cut ``e`` this is the Spearman rank
     correlation, over the recorded trials, between the best score over evaluations
-    ``0..e`` and the best over the whole run.
+    ``1..e`` and the best over the whole run (the step-0 evaluation left out, as in
+    the planner).
 
     Args:
         curves: a curves table or a ``(trials, T + 1)`` score matrix.
@@ -461,7 +485,7 @@ def cut_rank_correlation(
         (NaN where every trial ties at the cut).
 
     >>> import numpy as np
-    >>> m = np.array([[0.5, 0.6, 0.9], [0.5, 0.7, 0.8], [0.5, 0.8, 0.95]])
+    >>> m = np.array([[0.9, 0.6, 0.9], [0.5, 0.7, 0.8], [0.5, 0.8, 0.95]])
     >>> cut_rank_correlation(m)["spearman"].round(2).tolist()
     [0.5]
     """

@@ -130,48 +130,55 @@ def planner_report(
     *,
     n_resamples: int = 2000,
     seed: int = 0,
+    replace: bool = True,
+    exact_budget: bool = True,
 ) -> list[dict[str, Any]]:
-    """The planner's recommended plan per budget, beside the paper's rule of thumb.
+    """The planner's best plan per budget, beside the paper's rule of thumb.
 
-    Plans are estimated on the recorded curves as the paper did, over random subsets
-    of distinct recorded trials (:func:`~tune_seeds.analysis.plan_budgets` with
-    ``replace=False``), so no plan starts more trials than were recorded.
+    By default plans are estimated as the paper's analysis does (see
+    :mod:`~tune_seeds.analysis.planner`): trials drawn with replacement from the
+    recorded ones, only plans spending the budget exactly, the step-0 evaluation
+    left out.
 
     Args:
         curves: the curves table of the sweep.
         budgets: budgets in full runs (each at least 1).
-        n_resamples: Monte-Carlo arrival orders shared by all plans.
-        seed: seed of those arrival orders.
+        n_resamples: Monte-Carlo draws shared by all plans.
+        seed: seed of those draws.
+        replace: False draws distinct recorded trials instead.
+        exact_budget: False also admits plans spending less than the budget.
 
     Returns:
-        One dict per budget: ``budget``, the recommended ``started``, ``milestone``,
-        ``cut_share`` (milestone / T), ``keep``, ``cost`` (intervals),
-        ``expected_best`` and its ``se``, ``baseline`` (expected best of ``budget``
-        trials trained fully), ``gain``, and the rule of thumb's ``rule_started``,
-        ``rule_milestone``, ``rule_cut_share``, ``rule_keep`` and ``rule_expected_best``
-        (None where the rule does not fit the budget or the recorded trials).
+        One record per budget: ``budget``; the best plan's ``started``, ``kept``,
+        ``cut_after`` (evaluations after the start of training), ``cut_share``
+        (cut_after / T), ``cost`` (intervals), ``expected_best`` and its ``se``;
+        ``no_early_stopping`` (the expected best of ``budget`` full runs) and
+        ``gain``; and ``rule_of_thumb``, the paper's advice (cut at 25%, keep half the
+        budget, start what the rest allows) as ``started``, ``kept``, ``cut_after``,
+        ``expected_best`` and ``se`` (None where the rule does not fit the budget).
     """
-    result = plan_budgets(curves, budgets, n_resamples=n_resamples, seed=seed)
+    result = plan_budgets(curves, budgets, n_resamples=n_resamples, seed=seed,
+                          replace=replace, exact_budget=exact_budget)
     T, N = result.n_evals, result.n_trials
     rows = []
     for best in result.best.to_dict(orient="records"):
         row = {
             "budget": best["budget"], "started": int(best["started"]),
-            "milestone": int(best["milestone"]), "cut_share": best["milestone"] / T,
-            "keep": int(best["keep"]), "cost": int(best["cost"]),
+            "kept": int(best["keep"]), "cut_after": int(best["milestone"]),
+            "cut_share": best["milestone"] / T, "cost": int(best["cost"]),
             "expected_best": best["expected_best"], "se": best["se"],
-            "baseline": best["baseline"], "gain": best["gain_over_full"],
-            "rule_started": None, "rule_milestone": None, "rule_cut_share": None,
-            "rule_keep": None, "rule_expected_best": None,
+            "no_early_stopping": best["baseline"], "gain": best["gain_over_full"],
+            "rule_of_thumb": None,
         }
         try:
             t, e, p = fixed_plan(best["budget"], T)
         except ValueError:
             t = 0
-        if 0 < t <= N:
-            value, _ = evaluate_plan(curves, t, e, p, n_resamples=n_resamples, seed=seed)
-            row.update(rule_started=t, rule_milestone=e, rule_cut_share=e / T, rule_keep=p,
-                       rule_expected_best=value)
+        if t > 0 and (replace or t <= N):
+            value, se = evaluate_plan(curves, t, e, p, n_resamples=n_resamples, seed=seed,
+                                      replace=replace)
+            row["rule_of_thumb"] = {"started": t, "kept": p, "cut_after": e,
+                                    "expected_best": value, "se": se}
         rows.append(row)
     return _clean(rows)
 
@@ -251,12 +258,16 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(_table(best["trials"], ["wi_seed", "do_seed", meta["score"]]))
     if report.get("planner"):
         out.append(
-            "\nBudget planner (budget in full runs): start t, cut after e evaluations, "
-            "train p fully;\nbaseline = expected best of training `budget` trials fully"
+            "\nBudget planner (budget in full runs; the paper's sampling): start t, cut "
+            "after e evaluations,\ntrain p fully; no_early_stopping = expected best of "
+            "`budget` full runs"
         )
-        out.append(_table(report["planner"], [
-            "budget", "started", "milestone", "keep", "expected_best", "se", "baseline",
-            "gain", "rule_started", "rule_milestone", "rule_keep", "rule_expected_best",
+        rows = [{**r, **{f"rule_{k}": v for k, v in (r["rule_of_thumb"] or {}).items()}}
+                for r in report["planner"]]
+        out.append(_table(rows, [
+            "budget", "started", "cut_after", "kept", "expected_best", "se",
+            "no_early_stopping", "gain", "rule_started", "rule_cut_after", "rule_kept",
+            "rule_expected_best",
         ]))
     if report.get("cut_correlation"):
         out.append("\nSpearman correlation of best-so-far at the cut with the final best")
