@@ -3,7 +3,7 @@
 Usage::
 
     python experiments/analyze.py RESULTS_DIR [--json PATH] [--figures DIR] [--threshold X]
-        [--plan 5,10] [--compare DIR ...] [--contrast DIR ...] [--findings PAGE.md]
+        [--plan 5,10]
 
 ``RESULTS_DIR`` is a sweep's results directory (``trials.parquet`` and
 ``curves.parquet``) or a bare curves file (``.parquet``/``.csv``), whose trials
@@ -12,11 +12,8 @@ numbers as JSON and ``--figures`` writes PNG figures (expected best, WI x DO hea
 map, per-seed means, curves). ``--threshold`` sets the failed-run threshold on the
 best score (default: the task's, from the ``task`` column). ``--plan`` adds the
 budget planner's recommended early-discarding plan for each budget (in full runs),
-and how well the ranking at cuts across training predicts the final ranking.
-``--findings`` writes the study's four findings as a markdown page beside the
-paper's numbers, with the scheduler comparisons of ``--compare`` (output folders of
-``experiments/compare_schedulers.py`` on the same curves) and the failed runs of the
-``--contrast`` sweeps (the same task with other settings) beside this one's.
+and how well the ranking at cuts across training predicts the final ranking. The
+findings page over several sweeps is ``experiments/findings.py``'s.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from pathlib import Path
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
 from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
-from tune_seeds.findings import Comparison, Contrast, findings_markdown, load_comparison
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -54,13 +50,6 @@ def load_spec(results: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def contrast(results: Path) -> Contrast:
-    """Another sweep's report, for the failed-runs section of the findings page."""
-    trials, curves = load_any(results)
-    return Contrast(str(results), sweep_report(trials, synthetic=is_synthetic(curves)),
-                    load_spec(results))
-
-
 def budgets(text: str) -> list[float]:
     """``"5,10"`` -> ``[5.0, 10.0]``; every budget at least one full run."""
     try:
@@ -71,21 +60,6 @@ def budgets(text: str) -> list[float]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"budgets must be at least 1 full run, got {text!r}")
     return values
-
-
-def findings_commands(argv: list[str], comparisons: dict[Path, Comparison]) -> list[str]:
-    """The commands that regenerate a findings page: each comparison's, then this one."""
-    commands = []
-    for d, cmp in comparisons.items():
-        meta = cmp.meta
-        commands.append(
-            f"python experiments/compare_schedulers.py --curves {meta['curves']} "
-            f"--budget {meta['budget']:g} --repeats {meta['repeats']} "
-            f"--schedulers {','.join(meta['schedulers'])} --pilot-share {meta['pilot_share']:g} "
-            f"--seed {meta['seed']} --resamples {meta['resamples']} --out {d}"
-        )
-    commands.append("python experiments/analyze.py " + " ".join(argv))
-    return commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,18 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan-at-most-budget", action="store_true",
                         help="planner: also consider plans that spend less than the budget "
                         "(the paper searched only plans spending it exactly)")
-    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
-                        help="a compare_schedulers.py output folder to include in --findings "
-                        "(repeatable)")
-    parser.add_argument("--contrast", type=Path, action="append", default=[], metavar="DIR",
-                        help="another sweep's results directory (same task, other settings) "
-                        "whose failed runs --findings sets beside this one's (repeatable)")
-    parser.add_argument("--findings", type=Path, metavar="PAGE.md",
-                        help="write the four findings, beside the paper's numbers, as markdown")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    if (args.compare or args.contrast) and not args.findings:
-        parser.error("--compare and --contrast are only used with --findings")
     try:
         trials, curves = load_any(args.results)
     except (FileNotFoundError, ValueError) as err:
@@ -133,18 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             report["cut_correlation"] = cut_report(curves)
     except ValueError as err:
         parser.error(f"{args.results}: {err}")
-    # Read every input before writing anything, so a bad one leaves no half of the output.
-    page = None
-    if args.findings:
-        try:
-            comparisons = {d: load_comparison(d) for d in args.compare}
-            page = findings_markdown(
-                report, comparisons=list(comparisons.values()),
-                contrasts=[contrast(d) for d in args.contrast], spec=load_spec(args.results),
-                source=args.results, commands=findings_commands(argv, comparisons),
-            )
-        except (FileNotFoundError, ValueError) as err:
-            parser.error(str(err))
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -153,10 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.figures:
         for path in write_figures(trials, curves, args.figures, synthetic):
             print(f"wrote {path}")
-    if page is not None:
-        args.findings.parent.mkdir(parents=True, exist_ok=True)
-        args.findings.write_text(page)
-        print(f"wrote {args.findings}")
     return 0
 
 

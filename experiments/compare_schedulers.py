@@ -29,7 +29,6 @@ from tune_seeds.tables import is_synthetic, load_any
 
 def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str) -> str:
     """The summary as a markdown table with a header saying what it measured."""
-    cols = list(summary.columns)
     lines = [
         f"# Schedulers on replayed curves{' (SYNTHETIC curves)' if synthetic else ''}",
         "",
@@ -37,7 +36,7 @@ def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str)
         "(random pilot, pool and arrival order). Compute in full runs; best = best score "
         "found, stopped trials included; best_vs_fifo = paired mean difference to FIFO.",
         "",
-        *markdown_table(cols, summary.to_numpy().tolist(), digits=4),
+        markdown_table(summary, digits=4),
     ]
     return "\n".join(lines) + "\n"
 

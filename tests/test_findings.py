@@ -18,12 +18,14 @@ from tune_seeds.analysis import (
     plan_cost,
 )
 from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
+from tune_seeds.compare import paired_vs_fifo
 from tune_seeds.findings import (
-    PAPER,
-    Contrast,
-    findings_markdown,
+    Sweep,
+    compute_to_match,
+    findings,
     load_comparison,
-    paired_vs_fifo,
+    paper,
+    render,
 )
 from tune_seeds.synthetic import synthetic_curves
 from tune_seeds.tables import trials_from_curves
@@ -120,43 +122,105 @@ def test_paired_vs_fifo_by_hand(tmp_path):
         paired_vs_fifo(cmp.runs[cmp.runs["scheduler"] != "fifo"])
 
 
+def as_sweep(trials, curves, source="results/x", spec=None, plan=(4,)) -> Sweep:
+    report = sweep_report(trials)
+    if plan:
+        report["planner"] = planner_report(curves, list(plan), n_resamples=200)
+        report["cut_correlation"] = cut_report(curves)
+    return Sweep(source, report, trials, curves, spec)
+
+
+SPEC = {"train": {"model": "default", "optimizer": "adamw", "lr": 1e-4, "train_examples": 320,
+                  "dev_examples": None, "epochs": 3, "evals_per_epoch": 10,
+                  "dropout_seed": "do", "precision": "bf16"}}
+
+
 def test_findings_page_states_the_four_findings_with_the_reports_numbers(sweep, tmp_path):
     trials, curves = sweep
-    report = sweep_report(trials)
-    report["planner"] = planner_report(curves, [4], n_resamples=200)
-    spec = {"train": {"model": "default", "optimizer": "adamw", "lr": 1e-4,
-                      "train_examples": 320, "dev_examples": None, "epochs": 3,
-                      "evals_per_epoch": 10, "dropout_seed": "do"}}
-    page = findings_markdown(report, comparisons=[load_comparison(comparison_dir(tmp_path))],
-                             spec=spec, source="results/x", commands=["python make-it"])
+    s = as_sweep(trials, curves, spec=SPEC)
+    report = s.report
+    page = render(findings([s], comparisons=[load_comparison(comparison_dir(tmp_path))],
+                           commands=["python make-it"]))
     for heading in ("## (a) Expected best", "## (b) Weight initialization",
                     "## (c) Failed runs", "## (d) Early discarding"):
         assert heading in page
     evp10 = next(r for r in report["expected_best"] if r["n"] == 10)
-    assert f"| 10 | {evp10['mean']:.3f} | {evp10['sd']:.3f} | {PAPER['evp']['mrpc'][10]:.3f} |" \
-        in page
+    paper_mrpc10 = paper()["evp"]["mrpc"]["10"]
+    assert f"| 10 | {evp10['mean']:.3f} | {evp10['sd']:.3f} | {paper_mrpc10:.3f} |" \
+        in squeeze(page)
     v = report["variance"]
-    assert f"| overall | {v['overall']:.3f} | 0.061 |" in page
+    assert f"| overall | {v['overall']:.3f} | 0.061 |" in squeeze(page)
     fails = report["failures"]
     assert f"**{fails['n_failed']} of {fails['n_trials']}** runs failed" in page
     assert "the paper's threshold" in page  # MRPC has one
-    assert "| early_discard | 10 | 8 = 27% | 3.90 |" in page
-    assert "+0.0200 ± 0.0115 | 2/1/0 |" in page
+    assert "| early_discard | 10 | 8 = 27% | 3.90 |" in squeeze(page)
+    assert "+0.0200 ± 0.0115 | 2/1/0 |" in squeeze(page)
     plan = report["planner"][0]
     assert (f"| 4 | {plan['started']} | {plan['kept']} | {plan['cut_after']} "
-            f"({plan['cut_share']:.0%}) |") in page
+            f"({plan['cut_share']:.0%}) |") in squeeze(page)
     assert "start 24, train 4 fully, stop the rest after 30%: 0.898 -> 0.902" in page
-    assert "| learning rate | 0.0001 | 2e-05 |" in page and "| dev examples | all | 408 |" in page
+    assert "| learning rate | 0.0001 | 2e-05 |" in squeeze(page)
+    assert "| dev examples | all | 408 |" in squeeze(page)
+    assert "| precision | bf16 | fp32 |" in squeeze(page)
     assert "python make-it" in page and "`results/x`" in page
 
 
+def squeeze(page: str) -> str:
+    """The page with the padding of table cells removed, to look for rows."""
+    import re
+
+    return "\n".join(re.sub(r" *\| *", " | ", line).strip() for line in page.splitlines())
+
+
 def test_findings_refuse_synthetic_or_mixed_data(sweep):
-    trials, _ = sweep
+    trials, curves = sweep
+    synthetic = Sweep("s", sweep_report(trials, synthetic=True), trials, curves, None)
     with pytest.raises(ValueError, match="synthetic"):
-        findings_markdown(sweep_report(trials, synthetic=True))
+        findings([synthetic])
     mixed = trials.assign(task=["rte"] * 3 + ["mrpc"] * (len(trials) - 3))
     with pytest.raises(ValueError, match="one task"):
-        findings_markdown(sweep_report(mixed, threshold=0.5))
+        findings([Sweep("m", sweep_report(mixed, threshold=0.5), mixed, curves, None)])
+    s = as_sweep(trials, curves, plan=())
+    with pytest.raises(ValueError, match="one sweep per task"):
+        findings([s, s])
+
+
+def test_two_tasks_and_good_wi_seeds_across_them(sweep):
+    trials, curves = sweep
+    mrpc = as_sweep(trials, curves, "results/mrpc", plan=())
+    other = as_recorded(synthetic_curves(6, 5, seed=8), "sst2")
+    sst2 = as_sweep(trials_from_curves(other), other, "results/sst2", plan=())
+    numbers = findings([mrpc, sst2])
+    assert [t["task"] for t in numbers["tasks"]] == ["mrpc", "sst2"]
+    x = numbers["cross_task"][0]
+    from tune_seeds.analysis.consistency import seed_consistency
+
+    direct = seed_consistency(mrpc.trials, sst2.trials, "wi_seed")
+    assert x["rho"] == pytest.approx(direct.rho) and x["n_seeds"] == 6
+    page = render(numbers)
+    assert "# Findings on MRPC and SST-2" in page
+    assert "## Are good WI seeds good on every task?" in page
+    assert f"On MRPC and SST-2 the rank correlation is {direct.rho:.2f}" in page
+
+
+def test_compute_to_match_fifo_agrees_with_the_planner(sweep):
+    _, curves = sweep
+    m = compute_to_match(curves, 4, n_resamples=300)
+    T = 30
+    assert 1 <= m["plan_budget"] <= 4 and m["share"] == pytest.approx(m["plan_budget"] / 4)
+    from tune_seeds.analysis import plan_budgets
+
+    def best(b):
+        return plan_budgets(curves, [b], n_resamples=300).best.iloc[0]["expected_best"]
+
+    # The smallest budget (in intervals) whose best plan reaches FIFO's expected best.
+    assert best(m["plan_budget"]) >= m["fifo_expected_best"]
+    if m["plan_budget"] > 1:
+        assert best(m["plan_budget"] - 1 / T) < m["fifo_expected_best"]
+    final = curves[curves["eval_index"] > 0].groupby("trial_id")["score"].max()
+    n = m["fifo_runs_to_match_plan"]
+    assert expected_max(final, n)[0] >= m["plan_expected_best_at_budget"]
+    assert n == 1 or expected_max(final, n - 1)[0] < m["plan_expected_best_at_budget"]
 
 
 def test_report_prints_the_planner_section(sweep):
@@ -167,45 +231,46 @@ def test_report_prints_the_planner_section(sweep):
     assert "Budget planner" not in format_report(sweep_report(trials))
 
 
-def test_analyze_findings_cli_and_its_errors(sweep, tmp_path, capsys):
+def test_findings_cli_and_its_errors(sweep, tmp_path, capsys):
     trials, curves = sweep
     results = tmp_path / "results"
     results.mkdir()
     trials.to_parquet(results / "trials.parquet")
     curves.to_parquet(results / "curves.parquet")
     cmp = comparison_dir(tmp_path / "cmp")
-    analyze = _script("analyze")
+    meta = json.loads((cmp / "meta.json").read_text())
+    (cmp / "meta.json").write_text(json.dumps({**meta, "curves": str(results)}))
+    cli = _script("findings")
     page = tmp_path / "docs" / "findings.md"
     for args, message in [
-        (["--compare", str(cmp)], "only used with --findings"),
-        (["--contrast", str(results)], "only used with --findings"),
-        (["--findings", str(page), "--contrast", str(tmp_path / "nothing")], "nothing"),
+        (["--contrast", str(tmp_path / "nothing")], "nothing"),
         (["--plan", "0.5"], "at least 1 full run"),
         (["--plan", "5,x"], "comma-separated numbers"),
-        (["--findings", str(page), "--compare", str(tmp_path)], "lacks meta.json"),
+        (["--compare", str(tmp_path)], "lacks meta.json"),
+        (["--compare", str(comparison_dir(tmp_path / "other"))], "not one of the sweeps"),
     ]:
         with pytest.raises(SystemExit) as exc:
-            analyze.main([str(results), *args])
+            cli.main([str(results), "--out", str(page), *args])
         assert exc.value.code == 2 and message in capsys.readouterr().err
         assert not page.exists()
     argv = [str(results), "--plan", "3", "--resamples", "100", "--compare", str(cmp),
-            "--findings", str(page)]
-    assert analyze.main(argv) == 0
+            "--out", str(page)]
+    assert cli.main(argv) == 0
     text = page.read_text()
-    assert "## (d) Early discarding" in text and "| 3 |" in text
+    assert "## (d) Early discarding" in text and "| 3 " in text
     # The page names the commands that regenerate it, the comparison's first.
-    assert "python experiments/compare_schedulers.py --curves results/x --budget 4 " \
+    assert f"python experiments/compare_schedulers.py --curves {results} --budget 4 " \
         f"--repeats 3 --schedulers fifo,early_discard,asha --pilot-share 0.2 --seed 0 " \
         f"--resamples 100 --out {cmp}" in text
-    assert "python experiments/analyze.py " + " ".join(argv) in text
-    assert "Budget planner" in capsys.readouterr().out
+    assert "python experiments/findings.py " + " ".join(argv) in text
 
 
 def regenerate_command(page: str) -> list[str]:
-    """The analyze.py arguments written in a findings page's 'Regenerate with' block."""
+    """The findings.py arguments written in a findings page's 'Regenerate with' block."""
     block = page.split("Regenerate with:", 1)[1].split("```")[1]
-    lines = [ln for ln in block.strip().splitlines() if ln.startswith("python experiments/analyze")]
-    assert len(lines) == 1, "the page must name exactly one analyze.py command"
+    lines = [ln for ln in block.strip().splitlines()
+             if ln.startswith("python experiments/findings.py")]
+    assert len(lines) == 1, "the page must name exactly one findings.py command"
     return shlex.split(lines[0])[2:]
 
 
@@ -216,29 +281,32 @@ def test_committed_findings_page_is_regenerated_by_its_own_command(tmp_path, mon
     committed = PAGE.read_text()
     argv = regenerate_command(committed)
     out = tmp_path / "findings.md"
-    i = argv.index("--findings")
+    i = argv.index("--out")
     recorded_path = argv[i + 1]
     argv[i + 1] = str(out)
     monkeypatch.chdir(ROOT)
-    assert _script("analyze").main(argv) == 0
+    assert _script("findings").main(argv) == 0
     assert out.read_text().replace(str(out), recorded_path) == committed
 
 
 def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
-    trials, _ = sweep
+    trials, curves = sweep
     other_curves = as_recorded(synthetic_curves(4, 4, seed=9, fail_rate=0.5))
-    other = sweep_report(trials_from_curves(other_curves))
+    other_trials = trials_from_curves(other_curves)
     spec = {"train": {"optimizer": "bert-adam", "lr": 2e-5}}
-    page = findings_markdown(sweep_report(trials),
-                             contrasts=[Contrast("results/other", other, spec)])
-    fails = other["failures"]
+    contrast = Sweep("results/other", sweep_report(other_trials), other_trials, other_curves,
+                     spec)
+    page = squeeze(render(findings([as_sweep(trials, curves, plan=())], contrasts=[contrast])))
+    fails = contrast.report["failures"]
     assert fails["n_failed"] > 0
-    assert (f"| `results/other` | bert-adam | 2e-05 | 16 | {fails['n_failed']} | "
+    assert (f"| results/other | bert-adam | 2e-05 | 16 | {fails['n_failed']} | "
             f"{fails['rate']:.3f} | {fails['lowest_score']:.3f} | "
-            f"{other['variance']['overall']:.3f} |") in page
-    wrong = sweep_report(trials_from_curves(as_recorded(synthetic_curves(2, 2), "rte")))
-    with pytest.raises(ValueError, match="real sweep of mrpc"):
-        findings_markdown(sweep_report(trials), contrasts=[Contrast("x", wrong, None)])
+            f"{contrast.report['variance']['overall']:.3f} |") in page
+    wrong_curves = as_recorded(synthetic_curves(2, 2), "rte")
+    wrong_trials = trials_from_curves(wrong_curves)
+    wrong = Sweep("x", sweep_report(wrong_trials), wrong_trials, wrong_curves, None)
+    with pytest.raises(ValueError, match="without a main sweep"):
+        findings([as_sweep(trials, curves, plan=())], contrasts=[wrong])
 
 
 def test_cut_rank_correlation_by_hand():
@@ -261,11 +329,8 @@ def test_cut_report_and_its_words_on_the_page(sweep):
     assert [c["milestone"] for c in cuts] == [3, 6, 8, 9, 12, 15, 18, 21, 24, 27]
     direct = cut_rank_correlation(curves, [8])["spearman"].iloc[0]
     assert cuts[2]["spearman"] == pytest.approx(direct)
-    report = sweep_report(trials)
-    report["planner"] = planner_report(curves, [4], n_resamples=100)
-    report["cut_correlation"] = cuts
-    page = findings_markdown(report)
-    assert f"| 8 (27%) | {direct:.3f} |" in page
+    page = render(findings([as_sweep(trials, curves)]))
+    assert f"| 8 (27%) | {direct:.3f} |" in squeeze(page)
     assert f"At 27% of training, near the paper's cut, it is {direct:.2f}" in page
 
 

@@ -233,7 +233,26 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         "repeats": g.size(),
     })
     if (runs["scheduler"] == "fifo").any():
-        fifo = runs[runs["scheduler"] == "fifo"].set_index("repeat")["best_score"]
-        diff = runs["best_score"] - runs["repeat"].map(fifo)
-        out["best_vs_fifo"] = diff.groupby(runs["scheduler"], sort=False).mean()
+        out["best_vs_fifo"] = paired_vs_fifo(runs)["diff"]
     return out.reset_index()
+
+
+def paired_vs_fifo(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per scheduler: mean, standard error and wins/ties/losses of best - FIFO's best.
+
+    The difference is paired within a repeat (same pool, same arrival order), so the
+    luck of the pool cancels.
+    """
+    fifo = runs[runs["scheduler"] == "fifo"].set_index("repeat")["best_score"]
+    if fifo.empty:
+        raise ValueError("the comparison has no FIFO runs to pair with")
+    diff = runs["best_score"] - runs["repeat"].map(fifo)
+    g = diff.groupby(runs["scheduler"], sort=False)
+    n = g.size()
+    return pd.DataFrame({
+        "diff": g.mean(),
+        "se": g.std(ddof=1) / n.pow(0.5),
+        "wins": g.apply(lambda d: int((d > 0).sum())),
+        "ties": g.apply(lambda d: int((d == 0).sum())),
+        "losses": g.apply(lambda d: int((d < 0).sum())),
+    })
