@@ -32,7 +32,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check tune_seeds schedulers experiments benchmarks tests
 
+# The Trainer comparisons need accelerate (the 'bench' extra).
 bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_trial_vs_trainer.py
 	$(PY) benchmarks/bench_train_vs_trainer.py
 	$(PY) benchmarks/bench_tune_overhead.py
 	$(PY) benchmarks/bench_planner.py

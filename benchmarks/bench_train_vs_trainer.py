@@ -21,9 +21,7 @@ Run it alone: on 2 cores anything else running skews the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from benchmarks.common import hf_dataset, machine_info, write_result  # noqa: E402
 from tune_seeds.config import TrainConfig  # noqa: E402
 from tune_seeds.data import prepare_data  # noqa: E402
 from tune_seeds.model import build_model, load_tokenizer  # noqa: E402
@@ -71,19 +70,11 @@ class _Timer:
 
 
 def time_trainer(config: TrainConfig, steps: int, warmup: int, pad_to_max: bool) -> float:
-    from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     data = prepare_data(config)
-    train = data.train
-    rows = [train.ids[train.offsets[i] : train.offsets[i + 1]].tolist() for i in range(len(train))]
-    types = [train.type_ids[train.offsets[i] : train.offsets[i + 1]].tolist()
-             for i in range(len(train))]
     tokenizer = load_tokenizer(config.model)
-    dataset = Dataset.from_dict(
-        {"input_ids": rows, "token_type_ids": types, "attention_mask": [[1] * len(r) for r in rows],
-         "labels": train.labels.tolist()}
-    )
+    dataset = hf_dataset(data.train)
     collator = DataCollatorWithPadding(
         tokenizer, padding="max_length" if pad_to_max else "longest",
         max_length=config.max_length if pad_to_max else None,
@@ -141,17 +132,13 @@ def main() -> int:
         # Paths are left out: they describe the machine, not the measurement.
         "settings": {**{k: v for k, v in vars(args).items() if k not in ("glue_dir", "output")},
                      "timed_examples": examples},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch": torch.__version__, "python": platform.python_version()},
+        "machine": machine_info(),
     }
     for name, value in rate.items():
         print(f"{name:16s} {value:7.1f} examples/s")
     print(f"ratio ours / trainer_pad128  = {result['ratio_vs_trainer_pad128']:.2f}x")
     print(f"ratio ours / trainer_dynamic = {result['ratio_vs_trainer_dynamic']:.2f}x")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"-> {out}")
+    print(f"-> {write_result(args.output, result)}")
     return 0
 
 

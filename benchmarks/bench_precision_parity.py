@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""Precision parity: do bf16 trials score like fp32 ones, seed for seed?
+
+``--precision auto`` picks bf16 where the device runs it natively (about 2x faster on a
+CPU with AVX512-BF16, see :mod:`tune_seeds.precision`). This benchmark checks that
+the seed study does not change with it: it runs the same WI x DO grid (5 x 5 by
+default) of in-process trials in fp32 and in bf16 on one small real task (default
+SST-2, a 160-example training subset and 128 dev examples, lr 2e-4, as the committed
+SST-2 sweeps in ``experiments/results/``), one trial after another on one device with
+the same thread count, and compares the best score of every trial.
+
+It reports, per precision, the mean, standard deviation and standard error of the
+best scores and the wall time; the difference of the means in fp32's standard errors;
+the paired differences (same seeds); and Spearman's rank correlation of the 25 trials
+between the precisions. The verdict is "bf16 acceptable as default" if and only if
+the bf16 mean best score is within one standard error (fp32's) of the fp32 mean.
+
+No Ray is needed. On 2 CPU cores the default grid takes about half an hour (fp32
+trials take about twice as long as bf16 ones); run it alone.
+
+    python benchmarks/bench_precision_parity.py --glue-dir $GLUE_DIR
+
+A smoke run (seconds): ``--wi-seeds 1-2 --do-seeds 1 --num-hidden-layers 1
+--train-examples 32 --dev-examples 16 --batch-size 8 --evals-per-epoch 2 --epochs 1
+--output /tmp/p.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
+from tune_seeds.config import TrainConfig  # noqa: E402
+from tune_seeds.data import prepare_data  # noqa: E402
+from tune_seeds.precision import cpu_has_native_bf16, resolve_precision  # noqa: E402
+from tune_seeds.search import parse_seed_range  # noqa: E402
+from tune_seeds.training import Trial  # noqa: E402
+
+PRECISIONS = ("fp32", "bf16")
+VERDICT_OK = "bf16 acceptable as default"
+VERDICT_NOT = "bf16 not acceptable as default"
+
+
+def seeds(text: str) -> list[int]:
+    try:
+        return parse_seed_range(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def describe(scores: np.ndarray) -> dict[str, float]:
+    """Mean, sample standard deviation and standard error of the mean."""
+    sd = float(scores.std(ddof=1)) if len(scores) > 1 else math.nan
+    return {"mean": float(scores.mean()), "sd": sd, "se": sd / math.sqrt(len(scores))}
+
+
+def compare(fp32: np.ndarray, bf16: np.ndarray) -> dict[str, Any]:
+    """The parity statistics of two equally ordered arrays of best scores, and the verdict.
+
+    >>> r = compare(np.array([0.80, 0.70, 0.75, 0.85]), np.array([0.81, 0.70, 0.74, 0.85]))
+    >>> r["verdict"], round(r["difference_in_se"], 3), r["spearman_rho"]
+    ('bf16 acceptable as default', 0.0, 1.0)
+    """
+    a, b = describe(fp32), describe(bf16)
+    difference = b["mean"] - a["mean"]
+    paired = bf16 - fp32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input: rho is NaN, reported as such
+        rho, p_value = stats.spearmanr(fp32, bf16)
+    within = abs(difference) <= a["se"] if math.isfinite(a["se"]) else difference == 0
+
+    def number(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    return {
+        "fp32": a, "bf16": b,
+        "difference_of_means": difference,
+        "difference_in_se": (number(difference / a["se"]) if a["se"] > 0
+                             else (0.0 if difference == 0 else None)),
+        "paired_mean_difference": float(paired.mean()),
+        "paired_se": number(paired.std(ddof=1) / math.sqrt(len(paired)))
+        if len(paired) > 1 else None,
+        "spearman_rho": number(rho), "spearman_p": number(p_value),
+        "verdict": VERDICT_OK if within else VERDICT_NOT,
+    }
+
+
+def run_grid(config: TrainConfig, pairs: list[tuple[int, int]], device: str | None,
+             data: Any) -> tuple[list[float], float]:
+    """Best score of every pair's trial, one after another, and the seconds it took."""
+    start = time.perf_counter()
+    best = []
+    for i, (wi, do) in enumerate(pairs, start=1):
+        trial = Trial(config, wi, do, data=data, device=device)
+        score = trial.run()[-1]["best_score"]
+        best.append(float(score))
+        print(f"  {config.precision} {i:3d}/{len(pairs)} WI {wi:2d} DO {do:2d}: best "
+              f"{score:.4f} ({trial.status.value})", flush=True)
+    return best, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--glue-dir", default=os.environ.get("GLUE_DIR"))
+    p.add_argument("--model", default="default")
+    p.add_argument("--task", default="sst2")
+    p.add_argument("--wi-seeds", type=seeds, default=seeds("1-5"))
+    p.add_argument("--do-seeds", type=seeds, default=seeds("1-5"))
+    p.add_argument("--train-examples", type=int, default=160)
+    p.add_argument("--dev-examples", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--evals-per-epoch", type=int)
+    p.add_argument("--num-hidden-layers", type=int, help="cut the model (smoke runs)")
+    p.add_argument("--device", help="cpu or cuda (default: the GPU if there is one)")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--output", default=str(RESULTS / "precision_parity.json"))
+    args = p.parse_args(argv)
+    if not args.glue_dir:
+        p.error("give --glue-dir or set GLUE_DIR")
+    if len(args.wi_seeds) * len(args.do_seeds) < 2:
+        p.error("the grid needs at least 2 trials for a standard error")
+    torch.set_num_threads(args.threads)
+    base = TrainConfig.from_options(
+        task=args.task, model=args.model, glue_dir=args.glue_dir, lr=args.lr,
+        train_examples=args.train_examples, dev_examples=args.dev_examples,
+        batch_size=args.batch_size, epochs=args.epochs, evals_per_epoch=args.evals_per_epoch,
+        num_hidden_layers=args.num_hidden_layers, threads=args.threads,
+    )
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = prepare_data(base)  # tokenized once, shared by all the trials
+    pairs = [(wi, do) for wi in args.wi_seeds for do in args.do_seeds]
+    best, seconds, why = {}, {}, {}
+    for precision in PRECISIONS:
+        config = base.replace(precision=precision)
+        why[precision] = resolve_precision(precision, device)[1]
+        print(f"{precision}: {len(pairs)} trials on {device} ({why[precision]})", flush=True)
+        best[precision], seconds[precision] = run_grid(config, pairs, str(device), data)
+
+    result = {
+        "benchmark": "precision parity: the same WI x DO grid in fp32 and bf16",
+        **compare(np.array(best["fp32"]), np.array(best["bf16"])),
+        "rule": "bf16 acceptable as default iff |mean(bf16) - mean(fp32)| <= se(fp32)",
+        "seconds": seconds,
+        "bf16_speedup": seconds["fp32"] / seconds["bf16"],
+        "trials": [{"wi_seed": wi, "do_seed": do, "fp32": a, "bf16": b}
+                   for (wi, do), a, b in zip(pairs, best["fp32"], best["bf16"], strict=True)],
+        "device": str(device),
+        "cpu_native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None,
+        "settings": {**{k: v for k, v in vars(args).items() if k not in ("glue_dir", "output")},
+                     "train_config": {k: v for k, v in base.to_dict().items()
+                                      if k not in ("glue_dir", "cache_dir", "precision")}},
+        "machine": machine_info(),
+    }
+    for precision in PRECISIONS:
+        s = result[precision]
+        print(f"{precision}: best score mean {s['mean']:.4f}, sd {s['sd']:.4f}, se "
+              f"{s['se']:.4f} ({seconds[precision]:.0f} s)")
+    diff_se = result["difference_in_se"]
+    rho = result["spearman_rho"]
+    print(f"bf16 - fp32: {result['difference_of_means']:+.4f} "
+          f"({'n/a' if diff_se is None else f'{diff_se:+.2f}'} fp32 SE); Spearman rho "
+          f"{'n/a' if rho is None else f'{rho:.3f}'} over {len(pairs)} trials")
+    print(f"verdict: {result['verdict']}")
+    print(f"-> {write_result(args.output, result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
