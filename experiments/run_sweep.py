@@ -197,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rewrite the results tables at most every this many seconds while "
                    "the sweep runs (default %(default)s)")
     g.add_argument("--verbose", type=number(int, 0, 2), default=1,
-                   help="Tune's progress output: 0 silent, 1 status table, 2 every result")
+                   help="0 silent; 1 a progress line and Tune's status table (seeds, score, "
+                   "best_score) every 30 s; 2 also every result, and Ray's checkpoint, restore "
+                   "and snapshot messages")
     return p
 
 

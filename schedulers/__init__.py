@@ -5,7 +5,8 @@
 - :func:`asha_scheduler`, :func:`hyperband_scheduler`: Ray's ASHA and HyperBand on the
   same ``time_attr`` units, for comparisons at equal compute.
 - :func:`trial_compute`, :func:`total_compute`, :func:`early_discard_compute`: compute
-  accounting in ``time_attr`` units (evaluation intervals in this project).
+  accounting in ``time_attr`` units (evaluation intervals in this project);
+  :func:`planned_compute`: what an early-discarding sweep will spend, cohort by cohort.
 """
 
 from schedulers.comparators import (
@@ -19,6 +20,7 @@ from schedulers.early_discard import (
     DECISIONS_FILE,
     EarlyDiscardScheduler,
     EarlyDiscardStateCallback,
+    planned_compute,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "asha_scheduler",
     "early_discard_compute",
     "hyperband_scheduler",
+    "planned_compute",
     "total_compute",
     "trial_compute",
 ]

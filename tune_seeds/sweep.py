@@ -11,7 +11,9 @@ by :func:`run_sweep`:
    evaluation intervals with ``time_attr="eval_index"``), the function trainable
    of :mod:`tune_seeds.trainable` with its CPUs/GPUs (fractional GPUs let several
    trials share one), retries from checkpoints (``FailureConfig``), the
-   results-tables callback and checkpoint retention.
+   results-tables callback, checkpoint retention, and what the console shows
+   (:mod:`tune_seeds.progress`: a progress line, Tune's status table, Ray's
+   messages by ``verbose``).
 3. The spec is saved next to Tune's experiment state (``sweep.json``), so that
    ``resume=True`` rebuilds the same trainable and continues with
    ``Tuner.restore(..., resume_errored=True)``: finished trials never run
@@ -32,7 +34,7 @@ import math
 import os
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,30 @@ class SchedulerSpec:
     def milestone(self, total_evals: int) -> int:
         """Early-discard's decision point in evaluation intervals, within (0, total)."""
         return min(max(1, round(self.discard_at * total_evals)), total_evals - 1)
+
+    def planned_evals(self, num_trials: int, total_evals: int) -> int | None:
+        """Evaluation intervals this scheduler plans to train if no trial fails.
+
+        FIFO trains every trial fully and early discarding follows its cohort rule
+        (:func:`schedulers.planned_compute`); ASHA and HyperBand stop trials by their
+        scores as they come, so they have no plan (None; FIFO's is an upper bound).
+
+        >>> SchedulerSpec("fifo").planned_evals(100, 30)
+        3000
+        >>> SchedulerSpec("early-discard", discard_at=0.25, keep=0.25).planned_evals(16, 30)
+        216
+        >>> SchedulerSpec("asha").planned_evals(16, 30) is None
+        True
+        """
+        if self.name == "fifo":
+            return num_trials * total_evals
+        if self.name != "early-discard":
+            return None
+        from schedulers import planned_compute
+
+        return planned_compute(
+            num_trials, self.milestone(total_evals), self.keep, total_evals, self.cohort_size
+        )
 
     def check(self, total_evals: int) -> None:
         """Errors that depend on the length of a run."""
@@ -369,13 +395,14 @@ def connect(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     dashboard_port: int | None = None,
+    runtime_env: dict[str, Any] | None = None,
 ) -> RayInfo:
     """Start an embedded Ray, or join the cluster at ``address``.
 
     The embedded instance is isolated (``address="local"``) so that it never
     joins another cluster running on the machine by accident; its dashboard
     listens on 127.0.0.1 only, on ``dashboard_port`` or else the first free
-    port from 8265 on.
+    port from 8265 on. ``runtime_env`` applies to this job's workers.
     """
     import ray
 
@@ -383,10 +410,10 @@ def connect(
         context = ray.init(
             address="local", num_cpus=num_cpus, num_gpus=num_gpus,
             include_dashboard=dashboard, dashboard_host="127.0.0.1",
-            dashboard_port=dashboard_port,
+            dashboard_port=dashboard_port, runtime_env=runtime_env,
         )
     else:
-        context = ray.init(address=address)
+        context = ray.init(address=address, runtime_env=runtime_env)
     url = getattr(context, "dashboard_url", None) or None
     if url is not None and not url.startswith("http"):
         url = f"http://{url}"
@@ -396,18 +423,23 @@ def connect(
 
 
 @contextmanager
-def tune_file_loggers(enabled: bool) -> Iterator[None]:
-    """Turn Tune's automatic per-trial CSV/JSON/TensorBoard loggers on or off."""
-    key = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
-    before = os.environ.get(key)
-    os.environ[key] = "0" if enabled else "1"
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (Tune reads its switches from them) for a block."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def tune_file_loggers(enabled: bool) -> AbstractContextManager[None]:
+    """Turn Tune's automatic per-trial CSV/JSON/TensorBoard loggers on or off."""
+    return environment({"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0" if enabled else "1"})
 
 
 # -- storage ------------------------------------------------------------------
@@ -496,6 +528,7 @@ def build_tuner(
     """The :class:`ray.tune.Tuner` of a sweep (``trainable``: :func:`build_trainable`)."""
     from ray import tune
 
+    from tune_seeds.progress import ProgressLine, status_table
     from tune_seeds.results import ResultsTables
 
     total = spec.train.total_evals
@@ -509,6 +542,9 @@ def build_tuner(
         *([] if spec.keep_checkpoints else [DropFinishedCheckpoints()]),
         *(extra_callbacks or []),
     ]
+    if verbose >= 1:
+        planned = spec.scheduler.planned_evals(spec.trial_count, total)
+        callbacks.append(ProgressLine(spec.trial_count, total, planned))
     max_concurrent = None if spec.limit_by_cpus else spec.max_concurrent
     return tune.Tuner(
         trainable if trainable is not None else build_trainable(spec, fault_from_env()),
@@ -523,6 +559,7 @@ def build_tuner(
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=verbose,
+            progress_reporter=status_table(),
         ),
     )
 
@@ -562,17 +599,20 @@ def run_sweep(
     """
     import ray
 
+    from tune_seeds.progress import tune_environment, worker_runtime_env
+
     owns_ray = not ray.is_initialized()
     if owns_ray:
         cpus = embedded_cpus(spec) if address is None else None
-        info = connect(address, dashboard, num_cpus=cpus, dashboard_port=dashboard_port)
+        info = connect(address, dashboard, num_cpus=cpus, dashboard_port=dashboard_port,
+                       runtime_env=worker_runtime_env(verbose))
         out(info.describe())
     try:
         if not resume:
             save_spec(spec)
         out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
         tuner = restore_tuner(spec) if resume else build_tuner(spec, verbose=verbose)
-        with tune_file_loggers(spec.tune_loggers):
+        with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)):
             if not spec.tune_loggers:
                 # Tune's result grid looks for the per-trial files we chose not to write.
                 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
