@@ -10,6 +10,10 @@ The main job (every MRPC trial on the full data, 400 seed pairs):
 
     python experiments/run_sweep.py --task mrpc --num-samples 400 --glue-dir /path/to/glue
 
+Add --dry-run to print its plan first (trials, compute against FIFO, peak checkpoint
+disk against the free space, an estimated wall time) without starting Ray or writing
+anything.
+
 Searches: --search random draws --num-samples distinct pairs from --wi-seeds x
 --do-seeds (reproducible with --seed); --search grid runs the whole grid (or a
 near-square part of --num-samples pairs); --search optuna lets a seeded TPE
@@ -42,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
 from tune_seeds.precision import add_precision_arguments
+from tune_seeds.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.search import SEARCHES, parse_seed_range
 from tune_seeds.sweep import (
     RANK_BY,
@@ -100,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     count = number(int, 1)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (trials, compute against FIFO, peak checkpoint disk "
+                   "against the free space, an estimated wall time from a short timing probe) "
+                   "and stop: Ray is not started and nothing is written")
     g = p.add_argument_group("trials")
     g.add_argument("--task", help=f"GLUE task: {', '.join(TASK_NAMES)} "
                    f"(any case; default {DEFAULT_TASK}, or sst2 with --quick)")
@@ -144,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "unless --quick)")
     g.add_argument("--seed", type=number(int, 0), default=0,
                    help="seed of the random draw / Optuna's sampler (default %(default)s)")
+    g.add_argument("--max-trials", type=count, default=DEFAULT_MAX_TRIALS,
+                   help="refuse a sweep of more trials than this, e.g. a full grid over wide "
+                   "seed ranges (default %(default)s)")
 
     g = p.add_argument_group("scheduler (budgets in evaluation intervals)")
     g.add_argument("--scheduler", choices=SCHEDULERS, default="early-discard",
@@ -170,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gpus-per-trial", type=number(float, 0), default=0.0,
                    help="GPUs per trial, fractional to share one (e.g. 0.25)")
     g.add_argument("--max-concurrent", type=count, help="most trials running at once")
+    g.add_argument("--autoscale-wait", type=number(float, 0), default=0.0, metavar="SECONDS",
+                   help="with --address: when no node can hold a trial, ask the autoscaler "
+                   "for one and wait this long (default 0: refuse at once)")
     g.add_argument("--no-dashboard", action="store_true", help="do not start Ray's dashboard")
     g.add_argument("--dashboard-port", type=number(int, 1, 65535),
                    help="dashboard port of the embedded Ray (default: 8265 or the next free one)")
@@ -247,10 +262,11 @@ def sweep_spec(args: argparse.Namespace) -> SweepSpec:
     )
 
 
-def check_data(spec: SweepSpec) -> str:
+def check_data(spec: SweepSpec, write_cache: bool = True) -> tuple[str, Any]:
     """Tokenize (cached) before Ray starts: bad data fails here, and workers only read the cache.
 
-    Returns a one-line description of the data.
+    Returns a one-line description of the data, and the data. A dry run passes
+    ``write_cache=False``: it writes nothing, not even the cache.
     """
     from tune_seeds.data import DataError, prepare_data
     from tune_seeds.model import ModelError
@@ -259,7 +275,7 @@ def check_data(spec: SweepSpec) -> str:
 
     cfg = spec.train
     try:
-        data = prepare_data(cfg)
+        data = prepare_data(cfg, write_cache=write_cache)
         steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         evaluation_steps(steps_per_epoch, cfg.epochs, cfg.evals_per_epoch)
     except (DataError, ModelError) as err:
@@ -268,7 +284,48 @@ def check_data(spec: SweepSpec) -> str:
         f"{cfg.task}: {len(data.train)} train / {len(data.dev)} dev examples, "
         f"{steps_per_epoch * cfg.epochs} steps and {cfg.total_evals + 1} evaluations per trial\n"
         + describe_choice(cfg.precision, spec.gpus_per_trial)
+    ), data
+
+
+def trials_asked(spec: SweepSpec) -> str:
+    """Where the trial count comes from, for the --max-trials message."""
+    if spec.num_samples is not None:
+        return f"--num-samples {spec.num_samples}"
+    return f"--search grid over {len(spec.wi_seeds):,} WI x {len(spec.do_seeds):,} DO seeds"
+
+
+def check_before_ray(spec: SweepSpec, args: argparse.Namespace) -> None:
+    """What must fail before anything starts: storage, the trial cap, the embedded
+    Ray's resources (a cluster's are checked once joined)."""
+    from tune_seeds.preflight import (
+        check_local_resources,
+        check_storage,
+        check_trial_count,
+        local_cpus,
+        local_gpus,
     )
+
+    check_storage(spec.storage_path)
+    if not args.resume:
+        check_trial_count(spec.trial_count, args.max_trials, trials_asked(spec))
+    if not args.address:
+        check_local_resources(spec.cpus_per_trial, spec.gpus_per_trial, local_cpus(),
+                              local_gpus())
+
+
+def dry_run(spec: SweepSpec, data: Any, on_cluster: bool) -> list[str]:
+    """The plan's lines; builds one trial and times it, writes nothing."""
+    from tune_seeds.dryrun import format_plan, free_bytes, timing_probe
+    from tune_seeds.model import ModelError
+    from tune_seeds.preflight import local_cpus, local_gpus
+
+    try:
+        probe = timing_probe(spec, data)
+    except ModelError as err:
+        raise ValueError(str(err)) from err
+    return ["Dry run: Ray is not started and nothing is written.", *format_plan(
+        spec, probe, local_cpus(), local_gpus(), free_bytes(spec.storage_path), on_cluster
+    )]
 
 
 def check_new_experiment(spec: SweepSpec) -> None:
@@ -291,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             if not args.name:
                 raise ValueError("--resume needs the --name of the sweep to continue")
+            if args.dry_run:
+                raise ValueError("--dry-run plans a new sweep; it does not combine with --resume")
             spec = load_spec(args.storage_path, args.name)
+            check_before_ray(spec, args)
         else:
             spec = sweep_spec(args)
+            check_before_ray(spec, args)
             if spec.train.glue_dir is None:
                 from tune_seeds.data import resolve_glue_dir
 
@@ -305,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                 "CPUs; on a cluster, limit concurrency with --cpus-per-trial"
             )
         address = check_address(args.address) if args.address else None
-        description = check_data(spec)
+        description, data = check_data(spec, write_cache=not args.dry_run)
+        if args.dry_run:
+            print(description, *dry_run(spec, data, on_cluster=address is not None), sep="\n")
+            return 0
     except ValueError as err:
         parser.error(str(err))
 
@@ -314,8 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     from tune_seeds.tables import load_results
 
     print(description, flush=True)
-    run_sweep(spec, resume=args.resume, address=address, dashboard=not args.no_dashboard,
-              verbose=args.verbose, dashboard_port=args.dashboard_port)
+    del data  # the trials read the tokenization cache
+    try:
+        run_sweep(spec, resume=args.resume, address=address, dashboard=not args.no_dashboard,
+                  verbose=args.verbose, dashboard_port=args.dashboard_port,
+                  autoscale_wait_s=args.autoscale_wait)
+    except PreflightError as err:  # no node of the cluster can hold a trial
+        parser.error(str(err))
     try:
         trials, _ = load_results(spec.tables_dir)
     except FileNotFoundError:

@@ -56,6 +56,16 @@ def test_malformed_files_name_file_and_line(tmp_path: Path, body: str, message: 
         read_glue_tsv(path, get_task("rte"))
 
 
+def test_non_utf8_byte_names_file_line_and_column(tmp_path: Path) -> None:
+    # After the BOM (not counted) and with enough lines that the decoder reads ahead.
+    good = "".join(f"{i}\ta\tb\tentailment\n" for i in range(1, 2000))
+    path = tmp_path / "RTE" / "train.tsv"
+    path.parent.mkdir()
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + good).encode() + b"2000\tcaf\xe9\tb\tentailment\n")
+    with pytest.raises(DataError, match=r"train.tsv:2001: byte 0xe9 at column 9 is not UTF-8"):
+        read_glue_tsv(path, get_task("rte"))
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"RTE/train.tsv: file not found"):
         prepare_data(TrainConfig(task="rte", glue_dir=str(tmp_path)))

@@ -14,6 +14,7 @@ cached split, so every subset size shares one cache entry.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -49,6 +50,30 @@ def read_glue_tsv(path: Path, task: Task) -> list[Example]:
     """All examples of one GLUE TSV file, or :class:`DataError` at the first bad line."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    try:
+        return _read_rows(path, task)
+    except UnicodeDecodeError:
+        # The decoder reads ahead in blocks, so the row being read when it fails is
+        # not the bad one: find the first bad byte in the raw file instead.
+        raise DataError(_decode_error(path)) from None
+
+
+def _decode_error(path: Path) -> str:
+    """``file:line: ...`` for the first byte of ``path`` that is not UTF-8."""
+    raw = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        at = bom + err.start
+        line = raw.count(b"\n", 0, at) + 1
+        line_start = (raw.rfind(b"\n", 0, at) + 1) or bom
+        column = at - line_start + 1
+        return f"{path}:{line}: byte 0x{raw[at]:02x} at column {column} is not UTF-8 text"
+    return f"{path}: not UTF-8 text"
+
+
+def _read_rows(path: Path, task: Task) -> list[Example]:
     examples: list[Example] = []
     labels = {name: i for i, name in enumerate(task.label_names)}
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -230,8 +255,10 @@ def tokenized_split(
     max_length: int,
     glue_dir: Path | None,
     cache_dir: Path,
+    write_cache: bool = True,
 ) -> TokenizedSplit:
-    """The whole split, tokenized, from the cache or tokenized now and cached."""
+    """The whole split, tokenized, from the cache or tokenized now (and cached,
+    unless ``write_cache`` is false: a dry run writes nothing)."""
     source = data_source(task, split, glue_dir)
     if source is not None and not source.is_file():
         raise DataError(f"{source}: file not found")
@@ -244,7 +271,8 @@ def tokenized_split(
     if path.is_file():
         return TokenizedSplit.load(path)
     result = tokenize(load_examples(task, split, glue_dir), tokenizer, max_length)
-    result.save(path)
+    if write_cache:
+        result.save(path)
     return result
 
 
@@ -257,7 +285,7 @@ class PreparedData:
     dev: TokenizedSplit
 
 
-def prepare_data(config: Any, tokenizer: Any = None) -> PreparedData:
+def prepare_data(config: Any, tokenizer: Any = None, write_cache: bool = True) -> PreparedData:
     """Tokenized (cached) train and dev subsets for a :class:`~tune_seeds.config.TrainConfig`."""
     from tune_seeds.model import load_tokenizer
 
@@ -267,7 +295,9 @@ def prepare_data(config: Any, tokenizer: Any = None) -> PreparedData:
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
     splits = {}
     for split, n in (("train", config.train_examples), ("dev", config.dev_examples)):
-        full = tokenized_split(task, split, tokenizer, config.max_length, glue_dir, cache_dir)
+        full = tokenized_split(
+            task, split, tokenizer, config.max_length, glue_dir, cache_dir, write_cache
+        )
         what = f"{task.name} {split}"
         idx = subset_indices(len(full), n, config.subset_seed, what)
         splits[split] = full if n is None else full.select(idx)

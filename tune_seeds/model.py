@@ -15,6 +15,7 @@ import functools
 import hashlib
 import importlib.resources
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -85,7 +86,30 @@ def resolve_model(name: str) -> str:
         if not (path / "config.json").is_file():
             raise ModelError(f"{path}: not a model directory (no config.json)")
         return str(path.resolve())
+    if looks_like_path(name):
+        # Otherwise the Hub's repo-id naming rules would be the error shown.
+        where = "" if str(path.absolute()) == name else f" ({path.absolute()})"
+        raise ModelError(f"--model {name}: no such directory{where}")
     return name
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether a ``--model`` value can only mean a local directory, never a Hub name.
+
+    A Hub name is ``name`` or ``namespace/name``: a leading ``/``, ``./``, ``../`` or
+    ``~``, a trailing or second ``/``, or a Windows separator marks a path.
+
+    >>> [looks_like_path(n) for n in ("bert-base-uncased", "org/model", "./m", "a/b/c")]
+    [False, False, True, True]
+    """
+    seps = {"/", os.sep, os.altsep or "/"}
+    starts = ("~", *(f"{dots}{sep}" for dots in ("", ".", "..") for sep in seps))
+    return (
+        name.startswith(starts)
+        or name.endswith(tuple(seps))
+        or name.count("/") > 1
+        or any(sep in name for sep in seps - {"/"})
+    )
 
 
 def load_tokenizer(model: str):  # -> PreTrainedTokenizerBase

@@ -42,6 +42,7 @@ from typing import Any
 from ray.tune import Callback
 
 from tune_seeds.config import TrainConfig
+from tune_seeds.preflight import wait_for_resources
 from tune_seeds.search import SEARCHES, build_searcher
 
 SCHEDULERS = ("fifo", "asha", "hyperband", "early-discard")
@@ -591,11 +592,14 @@ def run_sweep(
     verbose: int = 1,
     out: Callable[[str], Any] = print,
     dashboard_port: int | None = None,
+    autoscale_wait_s: float = 0.0,
 ) -> Any:
     """Run (or resume) a sweep to the end; returns Tune's ``ResultGrid``.
 
     The results tables are in ``spec.tables_dir`` when it returns (also after an
-    interruption, with the trials done so far).
+    interruption, with the trials done so far). Raises
+    :class:`~tune_seeds.preflight.PreflightError`, with nothing written, when no node
+    can hold a trial (after waiting up to ``autoscale_wait_s`` on a cluster).
     """
     import ray
 
@@ -608,6 +612,9 @@ def run_sweep(
                        runtime_env=worker_runtime_env(verbose))
         out(info.describe())
     try:
+        # Tune would wait forever for a trial that no node can hold.
+        wait_for_resources(spec.cpus_per_trial, spec.gpus_per_trial,
+                           autoscale_wait_s if address else 0.0, out)
         if not resume:
             save_spec(spec)
         out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
