@@ -44,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tune_seeds.cluster_auth import ClusterAuthError
 from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
 from tune_seeds.precision import add_precision_arguments
 from tune_seeds.preflight import DEFAULT_MAX_TRIALS, PreflightError
@@ -219,9 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
+    from tune_seeds.data import resolve_glue_dir
+
+    # GLUE_DIR is resolved here: the trials of a cluster do not see this shell's environment.
+    glue_dir = resolve_glue_dir(args.glue_dir)
     return TrainConfig.from_options(
         args.preset, task=get_task(args.task).name, model=args.model,
-        glue_dir=str(Path(args.glue_dir).expanduser().resolve()) if args.glue_dir else None,
+        glue_dir=str(glue_dir.resolve()) if glue_dir else None,
         cache_dir=args.cache_dir, subset_seed=args.subset_seed,
         **{name: getattr(args, name) for name in CLI_OPTIONS},
     )
@@ -370,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(description, *dry_run(spec, data, on_cluster=address is not None), sep="\n")
             return 0
+    except ClusterAuthError as err:  # one line: the usage says nothing about tokens
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     except ValueError as err:
         parser.error(str(err))
 

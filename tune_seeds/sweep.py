@@ -322,14 +322,24 @@ def scheduler_callbacks(scheduler: Any) -> list[Any]:
 # -- Ray ----------------------------------------------------------------------
 
 
-def check_address(address: str, timeout_s: float = 3.0) -> str:
+def check_address(
+    address: str, timeout_s: float = 3.0, out: Callable[[str], Any] = print
+) -> str:
     """The address to pass to ``ray.init``, after checking a cluster answers there.
 
     ``auto`` looks for a cluster started on this machine (``ray start``) or named
     by ``RAY_ADDRESS``. Raises ``ValueError`` with a clear message otherwise, so
-    that nothing is started for an unreachable cluster.
+    that nothing is started for an unreachable cluster. A cluster with token
+    authentication gets this process's token (:mod:`tune_seeds.cluster_auth`;
+    ``out`` says so), or a ``ValueError`` saying how to provide one.
     """
     from ray._private.services import canonicalize_bootstrap_address
+
+    from tune_seeds.cluster_auth import (
+        ClusterAuthError,
+        enable_if_token_available,
+        prepare_token_auth,
+    )
 
     if address == "auto":
         try:
@@ -352,6 +362,15 @@ def check_address(address: str, timeout_s: float = 3.0) -> str:
             pass
     except OSError as err:
         raise ValueError(f"--address {address!r}: cannot reach {host}:{port} ({err})") from err
+    try:
+        if address.startswith("ray://"):
+            notice = enable_if_token_available()
+        else:
+            notice = prepare_token_auth(host, int(port), timeout_s=max(timeout_s, 5.0))
+    except ClusterAuthError as err:
+        raise ClusterAuthError(f"--address {address}: {err}") from None
+    if notice:
+        out(notice)
     return address
 
 
