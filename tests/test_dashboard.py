@@ -1,4 +1,5 @@
-"""While a sweep runs, the dashboard's REST API lists its trial actors, only with the token."""
+"""While a sweep runs, the dashboard's REST API lists its trial actors, only with the token,
+each named by its seed pair."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -15,6 +15,7 @@ import ray
 from ray.tune import Callback
 
 from tune_seeds.sweep import SchedulerSpec, build_tuner, connect
+from tune_seeds.trainable import actor_label
 
 from .test_sweep import tiny_spec
 
@@ -27,38 +28,33 @@ def get_json(url: str, token: str | None) -> dict:
         return json.load(r)
 
 
-class TrialPids(Callback):
-    """The worker process id Tune attaches to every result."""
+class ActorsSeen(Callback):
+    """On each trial's first result, the dashboard's record of the actor reporting it.
 
-    def __init__(self):
-        self.pids: set[int] = set()
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.pids.add(int(result["pid"]))
-
-
-class ActorPoller(threading.Thread):
-    """Polls ``/api/v0/actors`` until stopped; keeps the trial actors seen alive."""
+    Asked from the driver while the trial runs, so the actor is alive and listed.
+    """
 
     def __init__(self, url: str, token: str):
-        super().__init__(daemon=True)
         self.url, self.token = url, token
-        self.alive: dict[str, dict] = {}
+        self.actors: dict[str, list[dict]] = {}
+        self.labels: dict[str, str] = {}
         self.unauthenticated: int | None = None
-        self.stop = threading.Event()
 
-    def run(self):
-        while not self.stop.wait(0.5):
-            if self.unauthenticated is None:
-                try:
-                    get_json(f"{self.url}/api/v0/actors", None)
-                    self.unauthenticated = 200
-                except urllib.error.HTTPError as err:
-                    self.unauthenticated = err.code
-            data = get_json(f"{self.url}/api/v0/actors?limit=1000", self.token)
-            for actor in data["data"]["result"]["result"]:
-                if actor["class_name"] == "ImplicitFunc" and actor["state"] == "ALIVE":
-                    self.alive[actor["actor_id"]] = actor
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if trial.trial_id in self.actors:
+            return
+        if self.unauthenticated is None:
+            try:
+                get_json(f"{self.url}/api/v0/actors", None)
+                self.unauthenticated = 200
+            except urllib.error.HTTPError as err:
+                self.unauthenticated = err.code
+        # detail=1: the repr name is one of the state API's detail columns.
+        data = get_json(f"{self.url}/api/v0/actors?limit=1000&detail=1", self.token)
+        live = [a for a in data["data"]["result"]["result"]
+                if a["pid"] == int(result["pid"]) and a["state"] == "ALIVE"]
+        self.actors[trial.trial_id] = live
+        self.labels[trial.trial_id] = actor_label(trial.config, trial.trial_id)
 
 
 @pytest.fixture
@@ -96,17 +92,17 @@ def test_rest_api_lists_the_sweeps_trial_actors(token_auth_default, glue_fixture
         text = info.describe()
         assert f"Dashboard: {info.dashboard_url}" in text
         assert "Authorization: Bearer <token>" in text and str(info.token_path) in text
-        poller = ActorPoller(info.dashboard_url, info.token_path.read_text().strip())
-        poller.start()
-        pids = TrialPids()
+        seen = ActorsSeen(info.dashboard_url, info.token_path.read_text().strip())
         spec = tiny_spec(glue_fixture_dir, tmp_path, "dash", num_samples=3,
                          scheduler=SchedulerSpec("fifo"))
-        build_tuner(spec, extra_callbacks=[pids], verbose=0).fit()
-        poller.stop.set()
-        poller.join(timeout=10)
+        # As run_sweep does with the dashboard on: a reused actor keeps its first repr.
+        build_tuner(spec, extra_callbacks=[seen], verbose=0, reuse_actors=False).fit()
     finally:
         ray.shutdown()
-    assert poller.unauthenticated == 401
-    seen = {actor["pid"] for actor in poller.alive.values()}
-    assert seen, "the REST API never listed a live trial actor"
-    assert seen <= pids.pids
+    assert seen.unauthenticated == 401
+    assert len(seen.actors) == 3, "the REST API did not list every trial's actor"
+    for trial_id, live in seen.actors.items():
+        assert len(live) == 1, f"trial {trial_id}: live actors with its pid: {live}"
+        assert "wi=" in live[0]["repr_name"] and "do=" in live[0]["repr_name"]
+        assert live[0]["repr_name"] == seen.labels[trial_id]
+    assert len({live[0]["actor_id"] for live in seen.actors.values()}) == 3

@@ -19,10 +19,14 @@ by :func:`run_sweep`:
    ``Tuner.restore(..., resume_errored=True)``: finished trials never run
    again, interrupted and errored ones continue from their latest checkpoint.
 
-Overhead per trial is kept low with ``reuse_actors=True`` (one worker process runs
-many trials and keeps the tokenized data) and without Tune's per-trial CSV/JSON/
-TensorBoard loggers, which the results tables replace (see
-``benchmarks/bench_tune_overhead.py``).
+Overhead per trial is kept low without Tune's per-trial CSV/JSON/TensorBoard
+loggers, which the results tables replace, and with ``reuse_actors=True`` (one
+worker process runs many trials and keeps the tokenized data; see
+``benchmarks/bench_tune_overhead.py``) when the dashboard is off. With the
+dashboard on, every trial gets a fresh actor, so that the Actors page names each
+actor by its own seed pair (Ray captures an actor's repr once, at its creation);
+that costs a new worker's imports per trial (about 5 to 13 s on 2 cores) against
+one to several minutes of training.
 """
 
 from __future__ import annotations
@@ -524,7 +528,7 @@ def build_trainable(spec: SweepSpec, fault: dict[str, Any] | None = None) -> Any
     """The function trainable with its parameters and resources."""
     from ray import tune
 
-    from tune_seeds.trainable import seed_trial
+    from tune_seeds.trainable import labelled_trainable, seed_trial
 
     trainable = tune.with_parameters(
         seed_trial,
@@ -536,7 +540,9 @@ def build_trainable(spec: SweepSpec, fault: dict[str, Any] | None = None) -> Any
     resources = {"cpu": spec.cpus_per_trial}
     if spec.gpus_per_trial:
         resources["gpu"] = spec.gpus_per_trial
-    return tune.with_resources(trainable, resources)
+    # Resources go on the function, where Tune's wrapper picks them up, so that the
+    # class naming each actor by its seed pair is the outermost layer.
+    return labelled_trainable(tune.with_resources(trainable, resources))
 
 
 def build_tuner(
@@ -544,8 +550,14 @@ def build_tuner(
     trainable: Any = None,
     extra_callbacks: list[Any] | None = None,
     verbose: int = 1,
+    reuse_actors: bool = True,
 ) -> Any:
-    """The :class:`ray.tune.Tuner` of a sweep (``trainable``: :func:`build_trainable`)."""
+    """The :class:`ray.tune.Tuner` of a sweep (``trainable``: :func:`build_trainable`).
+
+    ``reuse_actors`` runs the next trial in a finished trial's worker process; it
+    saves the imports of a new worker, but the actor keeps the repr (the seed pair the
+    dashboard shows) of its first trial.
+    """
     from ray import tune
 
     from tune_seeds.progress import ProgressLine, status_table
@@ -570,7 +582,7 @@ def build_tuner(
         trainable if trainable is not None else build_trainable(spec, fault_from_env()),
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-            max_concurrent_trials=max_concurrent, reuse_actors=True,
+            max_concurrent_trials=max_concurrent, reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=spec.name,
@@ -637,7 +649,9 @@ def run_sweep(
         if not resume:
             save_spec(spec)
         out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
-        tuner = restore_tuner(spec) if resume else build_tuner(spec, verbose=verbose)
+        # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
+        tuner = restore_tuner(spec) if resume else build_tuner(
+            spec, verbose=verbose, reuse_actors=not dashboard)
         with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)):
             if not spec.tune_loggers:
                 # Tune's result grid looks for the per-trial files we chose not to write.

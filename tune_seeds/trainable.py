@@ -19,6 +19,10 @@ record with ``tune.report``. Everything else a sweep needs is decided here:
 - **Data once per worker.** The tokenized subsets are read from the disk cache
   once per worker process and kept, so that with ``reuse_actors=True`` the next
   trial on the same worker starts without reading anything.
+- **Actors named by their pair.** :func:`labelled_trainable` turns the function
+  into Tune's trainable class with a ``__repr__`` naming the seed pair and the trial
+  (``seed_trial(wi=3, do=7, trial=2c077b0f)``), which Ray shows as the actor's
+  name on the dashboard's Actors page and in the prefix of worker log lines.
 - **Divergence.** The core trial just stops when its loss turns NaN/inf; the
   trainable then repeats the last record with ``diverged=True`` (same
   ``eval_index``, so a table keeping the last row per evaluation is unchanged)
@@ -42,7 +46,7 @@ import functools
 import math
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -188,3 +192,37 @@ def seed_trial(
         tune.report({
             **trial.records[-1], **seeds, **_run_info(trial), "diverged": True, "node_id": node_id
         })
+
+
+def actor_label(config: Mapping[str, Any], trial_id: str) -> str:
+    """The repr of a trial's actor: its seed pair and Tune trial id.
+
+    >>> actor_label({"wi_seed": 3, "do_seed": 7}, "2c077b0f")
+    'seed_trial(wi=3, do=7, trial=2c077b0f)'
+    """
+    return f"seed_trial(wi={config.get('wi_seed')}, do={config.get('do_seed')}, trial={trial_id})"
+
+
+def labelled_trainable(train_func: Callable[[dict[str, Any]], Any]) -> type:
+    """Tune's class for the function trainable ``train_func``, its repr naming the trial.
+
+    Tune wraps a function in ``ImplicitFunc``, whose ``__repr__`` is the function's
+    name, and Ray captures an actor's repr once, right after its creation task, as the
+    name the dashboard and the log prefixes show. This subclass returns
+    :func:`actor_label` of the config and trial id the actor was created with. A
+    reused actor (``reuse_actors=True``) keeps the label of its first trial, which is
+    why :func:`tune_seeds.sweep.run_sweep` turns reuse off while the dashboard is on.
+    The Tune trainable name stays that of ``train_func``, so that sweeps started
+    before keep resuming.
+    """
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    class SeedTrial(wrap_function(train_func)):
+        def __repr__(self) -> str:
+            # Also called while the actor is being built, before Tune sets the config.
+            config = getattr(self, "config", None) or {}
+            return actor_label(config, getattr(self, "trial_id", "?"))
+
+    # The dashboard's Class column shows the qualified name.
+    SeedTrial.__qualname__ = SeedTrial.__name__
+    return SeedTrial
