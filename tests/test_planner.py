@@ -154,11 +154,18 @@ def test_plan_early_discard_bootstraps_small_pilot(scores):
     assert plan_early_discard(pilot, budget=4, n_resamples=500) == plan  # seeded
 
 
-def test_fixed_plan_rule_of_thumb():
-    assert fixed_plan(10, 30) == (23, 8, 5)
-    assert plan_cost(23, 8, 5, 30) <= 300
+def test_rule_of_thumb_plan():
+    from tune_seeds.plan import EarlyDiscardPlan
+
+    plan = EarlyDiscardPlan.rule_of_thumb(10, 30)
+    assert (plan.started, plan.cut_after, plan.kept) == fixed_plan(10, 30) == (23, 8, 5)
+    assert plan.cost == plan_cost(23, 8, 5, 30) == 294 and plan.pause_points == {8}
+    full = EarlyDiscardPlan.full_training(10, 30)
+    assert full.cost == 300 and not full.discards and not full.pause_points
     with pytest.raises(ValueError, match="no trial to discard"):
-        fixed_plan(1, 30)
+        EarlyDiscardPlan.rule_of_thumb(1, 30)
+    with pytest.raises(ValueError, match="kept=5 exceeds started=4"):
+        EarlyDiscardPlan(4, 8, 5, 30)
 
 
 def test_evaluate_plan_matches_the_plans_table(scores, result):

@@ -109,22 +109,23 @@ def test_pause_without_checkpoint_restarts_from_first_record(tmp_path, packed):
 
 def test_early_discard_keeps_the_best_so_far_at_the_milestone(tmp_path, curves_df, packed):
     from tune_seeds.adaptive import scheduler_for_plan
-    from tune_seeds.analysis.planner import Plan
+    from tune_seeds.plan import EarlyDiscardPlan
 
     ids, scores = curve_matrix(curves_df)
-    plan = Plan(3.0, started=6, milestone=2, keep=2, cost=20, expected_best=0, se=0,
-                baseline=0, gain_over_full=0)
+    T = scores.shape[1] - 1
+    plan = EarlyDiscardPlan(started=6, cut_after=2, kept=2, total_evals=T)
     order = list(packed.ids)
     run = run_replay(packed, order, scheduler_for_plan(plan), storage_path=tmp_path,
-                     checkpoint_at=[2])
-    at_cut = dict(zip(ids, np.nanmax(scores[:, :3], axis=1), strict=True))
+                     checkpoint_at=sorted(plan.pause_points))
+    # Ranked and counted after training starts: evaluations 1..2, then 1..T.
+    at_cut = dict(zip(ids, np.nanmax(scores[:, 1:3], axis=1), strict=True))
     # Ties go to the earlier arrival, as in the planner.
     ranked = sorted(order, key=lambda c: (-at_cut[c], order.index(c)))
     trained = dict(zip(run.trials["curve_id"], run.trials["evals_trained"], strict=True))
     assert {c for c, k in trained.items() if k == T} == set(ranked[:2])
     assert all(trained[c] == 2 for c in ranked[2:])
     assert run.compute == 6 * 2 + 2 * (T - 2)
-    full_best = dict(zip(ids, np.nanmax(scores, axis=1), strict=True))
+    full_best = dict(zip(ids, np.nanmax(scores[:, 1:], axis=1), strict=True))
     expected = max(max(full_best[c] for c in ranked[:2]), max(at_cut[c] for c in ranked[2:]))
     assert run.best_score == pytest.approx(expected)
 

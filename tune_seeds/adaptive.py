@@ -27,11 +27,12 @@ import pandas as pd
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from schedulers.early_discard import EarlyDiscardScheduler
-from tune_seeds.analysis.planner import Plan, plan_early_discard
+from tune_seeds.analysis.planner import plan_early_discard
+from tune_seeds.plan import EarlyDiscardPlan
 
 
 def scheduler_for_plan(
-    plan: Plan,
+    plan: EarlyDiscardPlan,
     *,
     time_attr: str = "eval_index",
     metric: str = "score",
@@ -41,8 +42,8 @@ def scheduler_for_plan(
     """The scheduler that carries out a plan.
 
     An early-discarding plan becomes an :class:`EarlyDiscardScheduler` ranking by best
-    score so far (the planner's rule) at ``plan.milestone`` and keeping ``plan.keep``
-    trials; a full-training plan (nothing estimated to beat it) becomes a
+    score after training starts (the planner's rule) at ``plan.cut_after`` and keeping
+    ``plan.kept`` trials; a full-training plan (nothing estimated to beat it) becomes a
     :class:`FIFOScheduler`.
 
     Args:
@@ -51,16 +52,16 @@ def scheduler_for_plan(
         metric: result key ranked (higher is better with ``mode="max"``).
         mode: ``"max"`` or ``"min"``.
         cohort_size: trials decided together; None decides all started trials at once,
-            as planned. With cohorts, ``keep`` is scaled to each cohort
-            (``keep / started`` as a fraction).
+            as planned. With cohorts, ``kept`` is scaled to each cohort
+            (``kept / started`` as a fraction).
     """
-    if plan.keep >= plan.started:
+    if not plan.discards:
         return FIFOScheduler()
-    keep: int | float = plan.keep
+    keep: int | float = plan.kept
     if cohort_size is not None:
-        keep = min(1.0, plan.keep / plan.started)
+        keep = min(1.0, plan.kept / plan.started)
     return EarlyDiscardScheduler(
-        milestone=plan.milestone,
+        milestone=plan.cut_after,
         keep=keep,
         cohort_size=cohort_size,
         time_attr=time_attr,
@@ -105,6 +106,6 @@ def adaptive_early_discard(
         seed=seed, replace=True,
     )
     scheduler = scheduler_for_plan(
-        plan, time_attr=time_attr, metric=metric, mode="max", cohort_size=cohort_size
+        plan.plan, time_attr=time_attr, metric=metric, mode="max", cohort_size=cohort_size
     )
     return scheduler, plan.started

@@ -11,8 +11,9 @@ runs) and the best score it found (stopped trials count).
 The schedulers, for a budget of ``B`` full runs of ``T`` intervals:
 
 - ``fifo``: ``floor(B)`` trials trained fully (what the budget buys without stopping);
-- ``early_discard``: the paper's rule of thumb (:func:`~tune_seeds.analysis.fixed_plan`:
-  cut at 25% of training, keep half the budget, start what the rest buys);
+- ``early_discard``: the paper's rule of thumb
+  (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`: cut at 25% of training, keep
+  half the budget, start what the rest buys);
 - ``adaptive``: early discarding with the milestone, keep count and number of trials
   planned on the pilot's curves (:func:`~tune_seeds.analysis.plan_early_discard`);
 - ``asha``, ``hyperband``, ``median``: Ray's schedulers with the fixed plan's number of
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tune_seeds.analysis.planner import Plan, curve_matrix, fixed_plan, plan_early_discard
+from tune_seeds.analysis.planner import curve_matrix, plan_early_discard
+from tune_seeds.plan import EarlyDiscardPlan
 from tune_seeds.replay import ReplayCurves, run_replay
 
 SCHEDULERS: tuple[str, ...] = ("fifo", "early_discard", "adaptive", "asha", "hyperband", "median")
@@ -60,16 +62,17 @@ class Setting:
     checkpoint_at: tuple[int, ...] | None = None
 
 
-def _early_discard(milestone: int, keep: int) -> Callable[[], object]:
-    def make() -> object:
-        from schedulers.early_discard import EarlyDiscardScheduler
+def _plan_setting(name: str, plan: EarlyDiscardPlan) -> Setting:
+    from tune_seeds.adaptive import scheduler_for_plan
 
-        return EarlyDiscardScheduler(
-            milestone=milestone, keep=keep, time_attr=TIME_ATTR, metric=METRIC, mode="max",
-            rank_from=1,
-        )
-
-    return make
+    return Setting(
+        name,
+        lambda: scheduler_for_plan(plan, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
+        plan.started,
+        plan.cut_after if plan.discards else None,
+        plan.kept if plan.discards else None,
+        tuple(sorted(plan.pause_points)),
+    )
 
 
 def settings_for(
@@ -92,41 +95,33 @@ def settings_for(
         n_evals: T, intervals of a full run.
         pool_size: curves available to start (caps every plan).
         pilot: ``(trials, T + 1)`` score matrix of the pilot curves (for ``adaptive``).
-        fraction, keep_share: the fixed rule of thumb (:func:`fixed_plan`).
+        fraction, keep_share: the rule of thumb
+            (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`).
         n_resamples, seed: the adaptive planner's resampling.
     """
-    from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule
+    from ray.tune.schedulers import MedianStoppingRule
 
     from schedulers.comparators import asha_scheduler, hyperband_scheduler
-    from tune_seeds.adaptive import scheduler_for_plan
 
-    started, milestone, keep = fixed_plan(budget, n_evals, fraction, keep_share)
-    started = min(started, pool_size)
+    rule = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, fraction, keep_share)
+    if rule.started > pool_size:
+        rule = EarlyDiscardPlan(pool_size, rule.cut_after, min(rule.kept, pool_size), n_evals)
+    started, milestone = rule.started, rule.cut_after
     out = []
     for name in names:
         if name == "fifo":
-            out.append(Setting(name, FIFOScheduler, min(int(budget), pool_size),
-                               checkpoint_at=()))
+            out.append(_plan_setting(
+                name, EarlyDiscardPlan.full_training(min(int(budget), pool_size), n_evals)))
         elif name == "early_discard":
-            out.append(Setting(name, _early_discard(milestone, keep), started, milestone, keep,
-                               (milestone,)))
+            out.append(_plan_setting(name, rule))
         elif name == "adaptive":
             if pilot is None:
                 raise ValueError("the adaptive scheduler needs pilot curves")
-            plan: Plan = plan_early_discard(
+            estimate = plan_early_discard(
                 pilot, budget, n_resamples=n_resamples, seed=seed, replace=True,
                 max_started=pool_size,
             )
-            discard = plan.keep < plan.started
-            out.append(Setting(
-                name,
-                lambda plan=plan: scheduler_for_plan(
-                    plan, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
-                plan.started,
-                plan.milestone if discard else None,
-                plan.keep if discard else None,
-                (plan.milestone,) if discard else (),
-            ))
+            out.append(_plan_setting(name, estimate.plan))
         elif name == "asha":
             out.append(Setting(name, lambda: asha_scheduler(
                 n_evals, grace_period=milestone, reduction_factor=3, time_attr=TIME_ATTR,

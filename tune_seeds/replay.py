@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tune_seeds.tables import CURVES_COLUMNS, metric_columns, validate_curves
+from tune_seeds.tables import CURVES_COLUMNS, metric_columns, running_best, validate_curves
 
 CHECKPOINT_FILE = "replay.json"
 _INT_COLUMNS = frozenset({"eval_index", "step", "wi_seed", "do_seed"})
@@ -84,6 +84,10 @@ class ReplayCurves:
         missing = [c for c in cols if c not in curves.columns]
         if missing:
             raise ValueError(f"curves table lacks the column(s) {', '.join(missing)}")
+        if "best_score" in cols:
+            # Recorded before evaluation 0 stopped counting as a result, perhaps: the
+            # best so far is recomputed from the scores, as the planner counts it.
+            curves = curves.assign(best_score=running_best(curves))
         counts = curves.groupby("trial_id", sort=False).size()
         offsets = np.concatenate([[0], np.cumsum(counts.to_numpy())]).astype(np.int64)
         values = curves[list(cols)].to_numpy(dtype=float)
@@ -254,6 +258,8 @@ def run_replay(
     # A constant-size domain, not a choice over every value: Tune deep-copies the whole
     # param space for each preset point, which made adding n trials cost O(n^2).
     space = {key: tune.sample_from(_never_sampled) for key in ("arrival", "curve_id")}
+    # Tune warns, twice per trial, that each preset value differs from that domain.
+    logging.getLogger("ray.tune.search.variant_generator").setLevel(logging.ERROR)
     tuner = tune.Tuner(
         trainable,
         param_space=space,

@@ -153,10 +153,32 @@ def metric_columns(curves: pd.DataFrame) -> list[str]:
     ]
 
 
+def ranked_scores(curves: pd.DataFrame) -> np.ndarray:
+    """Scores as they count for a trial's best: evaluation 0 (the untrained model) only
+    when the trial has nothing after it, as in the paper, whose curves start after
+    training does. NaN becomes -inf, so a missing evaluation never hides the best one.
+    """
+    scores = curves["score"].to_numpy(dtype=float).copy()
+    at_start = curves["eval_index"].to_numpy() == 0
+    trained = curves.groupby("trial_id")["eval_index"].transform("max").to_numpy() > 0
+    scores[at_start & trained] = np.nan
+    return np.where(np.isnan(scores), -np.inf, scores)
+
+
+def running_best(curves: pd.DataFrame) -> np.ndarray:
+    """Each row's best score so far in its trial (rows in evaluation order per trial):
+    evaluation 0 is its own best, later ones the best since training started."""
+    scores = curves["score"].to_numpy(dtype=float)
+    after = np.where(curves["eval_index"].to_numpy() > 0, scores, np.nan)
+    best = pd.Series(after).groupby(curves["trial_id"].to_numpy()).cummax().to_numpy()
+    return np.where(curves["eval_index"].to_numpy() == 0, scores, best)
+
+
 def trials_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
     """Rebuild a trials table (:data:`TRIALS_COLUMNS`) from a curves table.
 
-    ``best_score`` is the best ``score`` over the recorded evaluations, ``best_step``
+    ``best_score`` is the best ``score`` after training starts (:func:`ranked_scores`;
+    evaluation 0 only for a trial with nothing after it), ``best_step``
     the step of its first occurrence, ``final_score`` the last one, ``evals_trained``
     the last ``eval_index``. A curves file records neither the trial's status nor its
     wall time, so ``status`` is ``TERMINATED``, ``wall_s`` is NaN, and ``stopped_by`` is
@@ -164,13 +186,11 @@ def trials_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
     ``scheduler`` for the others (a guess: divergence and errors cannot be told apart).
     """
     curves = validate_curves(curves)
-    scores = curves["score"].to_numpy(dtype=float)
-    # fmax ignores NaN scores, so a missing evaluation never hides the best one.
     g = curves.groupby("trial_id", sort=True)
     first = g.head(1).set_index("trial_id")
     last = g.tail(1).set_index("trial_id")
     idx_best = (
-        pd.Series(np.where(np.isnan(scores), -np.inf, scores), index=curves.index)
+        pd.Series(ranked_scores(curves), index=curves.index)
         .groupby(curves["trial_id"])
         .idxmax()
     )

@@ -262,7 +262,9 @@ class Trial:
         dev = self.data.dev
         preds, eval_loss = self.predict(dev, self._dev_order)
         metrics = self.task.compute_metrics(preds, dev.labels)
-        previous_best = self.records[-1]["best_score"] if self.records else -math.inf
+        # Evaluation 0 (the untrained model) is not a result of training: the best
+        # score counts from the first evaluation after training starts, as the paper's.
+        previous_best = self.records[-1]["best_score"] if len(self.records) > 1 else -math.inf
         record: dict[str, Any] = {
             "eval_index": len(self.records),
             "step": self.step,

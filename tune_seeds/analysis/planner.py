@@ -5,8 +5,8 @@ The paper's procedure (Dodge et al. 2020, section 6, and its analysis script): s
 score over those e evaluations**, train only the best ``p`` to the end (``T``
 intervals) and stop the rest. The best score found is the max over every trial,
 stopped ones included, because a stopped trial's best checkpoint still counts. The
-budget unit is the evaluation interval; a plan costs ``t*e + p*(T-e)`` intervals
-(:func:`plan_cost`).
+budget unit is the evaluation interval; a plan
+(:class:`~tune_seeds.plan.EarlyDiscardPlan`) costs ``t*e + p*(T-e)`` intervals.
 
 What is estimated, by default exactly as the paper's script does it:
 
@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from tune_seeds.analysis.evp import max_weights
+from tune_seeds.plan import EarlyDiscardPlan, plan_cost
 from tune_seeds.tables import validate_curves
 
 
@@ -114,6 +115,7 @@ class Plan:
         se: Monte-Carlo standard error of ``expected_best`` (0 for exact values).
         baseline: expected best of training ``floor(budget)`` trials fully (exact).
         gain_over_full: ``expected_best - baseline``.
+        total_evals: T, intervals of a full run.
     """
 
     budget: float
@@ -125,6 +127,12 @@ class Plan:
     se: float
     baseline: float
     gain_over_full: float
+    total_evals: int
+
+    @property
+    def plan(self) -> EarlyDiscardPlan:
+        """The plan itself, without its estimate."""
+        return EarlyDiscardPlan(self.started, self.milestone, self.keep, self.total_evals)
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -321,7 +329,7 @@ def plan_budgets(
     e_ax = np.arange(1, T)[:, None, None]
     t_ax = np.arange(1, t_cap + 1)[None, :, None]
     p_ax = np.arange(1, n_keep + 1)[None, None, :]
-    cost = t_ax * e_ax + p_ax * (T - e_ax)
+    cost = plan_cost(t_ax, e_ax, p_ax, T)
     valid = (p_ax < t_ax) & ~np.isnan(means)
     se = np.sqrt(np.maximum(squares - means**2, 0.0) / n_resamples)
 
@@ -341,7 +349,7 @@ def plan_budgets(
                         (B, t, e, p, int(cost[e - 1, t - 1, p - 1]),
                          means[e - 1, t - 1, p - 1], se[e - 1, t - 1, p - 1])
                     )
-        best = Plan(B, n_full, T, n_full, n_full * T, baseline, 0.0, baseline, 0.0)
+        best = Plan(B, n_full, T, n_full, n_full * T, baseline, 0.0, baseline, 0.0, T)
         if feasible.any():
             flat = np.where(feasible, means, -np.inf)
             e_i, t_i, p_i = np.unravel_index(int(np.argmax(flat)), flat.shape)
@@ -349,7 +357,7 @@ def plan_budgets(
             if value > baseline:
                 best = Plan(
                     B, int(t_i) + 1, int(e_i) + 1, int(p_i) + 1, int(cost[e_i, t_i, p_i]),
-                    value, float(se[e_i, t_i, p_i]), baseline, value - baseline,
+                    value, float(se[e_i, t_i, p_i]), baseline, value - baseline, T,
                 )
         best_rows.append(best.to_dict())
     plans = pd.DataFrame(
@@ -430,34 +438,21 @@ def plan_early_discard(
     return Plan(**{k: (int(row[k]) if k in _INT_FIELDS else float(row[k])) for k in row.index})
 
 
-_INT_FIELDS = frozenset({"started", "milestone", "keep", "cost"})
+_INT_FIELDS = frozenset({"started", "milestone", "keep", "cost", "total_evals"})
 
 
 def fixed_plan(
     budget: float, n_evals: int, fraction: float = 0.25, keep_share: float = 0.5
 ) -> tuple[int, int, int]:
-    """The paper's rule of thumb as a plan: cut at ``fraction`` of training, keep half.
+    """The paper's rule of thumb as ``(started, milestone, keep)``.
 
-    ``keep = max(1, round(keep_share * budget))`` trials are trained fully, every trial
-    trains ``milestone = max(1, round(fraction * n_evals))`` intervals, and as many
-    trials are started as the rest of the budget allows.
+    See :meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`.
 
     >>> fixed_plan(10, 30)
     (23, 8, 5)
-
-    Returns:
-        ``(started, milestone, keep)``.
     """
-    if budget < 1:
-        raise ValueError(f"budget must be at least 1 full run, got {budget}")
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    milestone = max(1, round(fraction * n_evals))
-    keep = max(1, round(keep_share * budget))
-    started = (round(budget * n_evals) - keep * (n_evals - milestone)) // milestone
-    if started <= keep:
-        raise ValueError(f"budget {budget} leaves no trial to discard with keep={keep}")
-    return started, milestone, keep
+    plan = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, fraction, keep_share)
+    return plan.started, plan.cut_after, plan.kept
 
 
 def cut_rank_correlation(
@@ -506,11 +501,6 @@ def cut_rank_correlation(
         rho = np.nan if constant else float(spearmanr(at[ok], final[ok]).statistic)
         rows.append((e, e / T, rho))
     return pd.DataFrame(rows, columns=["milestone", "share", "spearman"])
-
-
-def plan_cost(started: int, milestone: int, keep: int, n_evals: int) -> int:
-    """Intervals spent by a plan: ``started*milestone + keep*(n_evals - milestone)``."""
-    return started * milestone + keep * (n_evals - milestone)
 
 
 __all__: Sequence[str] = (

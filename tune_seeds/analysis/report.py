@@ -20,7 +20,6 @@ from tune_seeds.analysis.failures import failed_runs, infer_threshold
 from tune_seeds.analysis.planner import (
     cut_rank_correlation,
     evaluate_plan,
-    fixed_plan,
     plan_budgets,
 )
 from tune_seeds.analysis.variance import (
@@ -30,6 +29,7 @@ from tune_seeds.analysis.variance import (
     seed_means,
     two_way_anova,
 )
+from tune_seeds.plan import EarlyDiscardPlan
 
 CUT_SHARES: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 """Shares of training at which :func:`cut_report` tests the ranking."""
@@ -171,7 +171,8 @@ def planner_report(
             "rule_of_thumb": None,
         }
         try:
-            t, e, p = fixed_plan(best["budget"], T)
+            rule = EarlyDiscardPlan.rule_of_thumb(best["budget"], T)
+            t, e, p = rule.started, rule.cut_after, rule.kept
         except ValueError:
             t = 0
         if t > 0 and (replace or t <= N):
