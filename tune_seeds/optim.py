@@ -80,7 +80,14 @@ def make_optimizer(
 def linear_warmup_decay(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
 ) -> LambdaLR:
-    """Linear warm-up over ``warmup_fraction`` of the steps, then linear decay to 0."""
+    """Linear warm-up over ``warmup_fraction`` of the steps, then linear decay to 0.
+
+    Deliberately not transformers' ``get_linear_schedule_with_warmup``: that one gives
+    step k the factor ``k / warmup``, so the first optimizer step runs at learning rate
+    0 and is wasted. Ours gives it ``(k + 1) / warmup``, as the paper's code did (BERT's
+    Adam scheduled on the step count after incrementing it), and every recorded sweep
+    was trained with it. After the warm-up both decay linearly to 0 at the last step.
+    """
     warmup = math.ceil(total_steps * warmup_fraction)
 
     def factor(step: int) -> float:
