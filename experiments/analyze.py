@@ -3,17 +3,19 @@
 Usage::
 
     python experiments/analyze.py RESULTS_DIR [--json PATH] [--figures DIR] [--threshold X]
-        [--plan 5,10]
+        [--plan 5,10] [--schedulers COMPARE_DIR ...]
 
 ``RESULTS_DIR`` is a sweep's results directory (``trials.parquet`` and
 ``curves.parquet``) or a bare curves file (``.parquet``/``.csv``), whose trials
 table is rebuilt from the curves. The report is printed; ``--json`` writes the same
 numbers as JSON and ``--figures`` writes PNG figures (expected best, WI x DO heat
-map, per-seed means, curves). ``--threshold`` sets the failed-run threshold on the
-best score (default: the task's, from the ``task`` column). ``--plan`` adds the
-budget planner's recommended early-discarding plan for each budget (in full runs),
-and how well the ranking at cuts across training predicts the final ranking. The
-findings page over several sweeps is ``experiments/findings.py``'s.
+map, per-seed means, curves), with ``--schedulers`` also the best score found against
+compute of ``experiments/compare_schedulers.py`` output folders (from their
+``summary.csv``, as ``schedulers-<folder>.png``). ``--threshold`` sets the failed-run
+threshold on the best score (default: the task's, from the ``task`` column). ``--plan``
+adds the budget planner's recommended early-discarding plan for each budget (in full
+runs), and how well the ranking at cuts across training predicts the final ranking.
+The findings page over several sweeps is ``experiments/findings.py``'s.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
@@ -79,10 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan-at-most-budget", action="store_true",
                         help="planner: also consider plans that spend less than the budget "
                         "(the paper searched only plans spending it exactly)")
+    parser.add_argument("--schedulers", type=Path, action="append", default=[],
+                        metavar="DIR", help="with --figures: also draw this "
+                        "compare_schedulers.py output folder's best score found against "
+                        "compute (repeatable)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    if args.schedulers and not args.figures:
+        parser.error("--schedulers draws figures: give --figures too")
     try:
         trials, curves = load_any(args.results)
+        # Read every input before writing anything, so a bad one leaves no half of it.
+        comparisons = {d: pd.read_csv(d / "summary.csv") for d in args.schedulers}
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     synthetic = is_synthetic(curves)
@@ -103,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     if args.figures:
-        for path in write_figures(trials, curves, args.figures, synthetic):
+        paths = write_figures(trials, curves, args.figures, synthetic)
+        paths += [plots.save(plots.compare_figure(summary, synthetic),
+                             args.figures / f"schedulers-{d.name}.png")
+                  for d, summary in comparisons.items()]
+        for path in paths:
             print(f"wrote {path}")
     return 0
 

@@ -1,90 +1,76 @@
-"""Both notebooks run top to bottom on the committed real sweep by default (nbclient)."""
+"""Both notebooks run top to bottom on a recorded real sweep by default, and their
+committed outputs are current: re-executing them (the same code as
+``experiments/run_notebooks.py``) prints the same text."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+from tune_seeds import notebooks
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ROOT = NOTEBOOKS.parent
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 
 
-def kernel_name() -> str:
-    """The Python kernel of this environment; skip when none is installed."""
+@pytest.fixture(autouse=True)
+def python_kernel() -> None:
+    """Skip where this environment has no Jupyter kernel to run the notebooks in."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
-        KernelSpecManager().get_kernel_spec("python3")
+        KernelSpecManager().get_kernel_spec(notebooks.KERNEL)
     except NoSuchKernel:
         pytest.skip("no 'python3' Jupyter kernel: run `python -m ipykernel install --sys-prefix`")
-    return "python3"
 
 
-def run_notebook(name: str, overrides: str = "") -> nbformat.NotebookNode:
-    """Execute a notebook in its folder; ``overrides`` goes in a cell after the parameters."""
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
-    if overrides:
-        nb.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(overrides))
-    # The kernel inherits this environment; make the checkout importable even when the
-    # package is not installed.
-    env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env_path) if p)
-    try:
-        client = nbclient.NotebookClient(
-            nb, kernel_name=kernel_name(), timeout=120,
-            resources={"metadata": {"path": str(NOTEBOOKS)}},
-        )
-        client.execute()
-    finally:
-        os.environ["PYTHONPATH"] = env_path
-    return nb
-
-
-def outputs_text(nb) -> str:
-    return "\n".join(
-        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )
-
-
-def images(nb) -> int:
-    return sum("image/png" in o.get("data", {})
-               for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-
-
-def test_seed_variance_notebook_runs():
+def rerun(name: str, limit_s: float) -> tuple[str, object]:
+    """Execute a committed notebook; check its text outputs and figures are the committed
+    ones, its default sweep a recorded real one, and that it ran within ``limit_s``."""
+    path = notebooks.NOTEBOOKS / name
+    committed = notebooks.read(path)
+    sweep = (path.parent / notebooks.parameter(committed, "CURVES_PATH")).resolve()
+    assert sweep.parent == notebooks.ROOT / "experiments" / "results"
+    assert (sweep / "sweep.json").is_file() and (sweep / "README.md").is_file()
     start = time.perf_counter()
-    nb = run_notebook("seed_variance.ipynb", "BUDGETS = [2, 5, 10]\nRESAMPLES = 300")
-    assert time.perf_counter() - start < 60
-    text = outputs_text(nb)
-    # The default is the recorded real sweep, not synthetic curves.
+    nb = notebooks.execute(path)
+    elapsed = time.perf_counter() - start
+    assert notebooks.text_outputs(committed), f"{name} is committed without its outputs"
+    assert notebooks.text_outputs(nb) == notebooks.text_outputs(committed), (
+        f"{name}: the committed outputs are stale; run `python experiments/run_notebooks.py`"
+    )
+    assert notebooks.images(nb) == notebooks.images(committed)
+    assert elapsed < limit_s, f"{name} took {elapsed:.0f} s"
+    return "\n".join(notebooks.text_outputs(nb)), nb
+
+
+def test_seed_variance_notebook_outputs_are_current():
+    # About 30 s on 2 cores shared with a sweep.
+    text, nb = rerun("seed_variance.ipynb", limit_s=90)
     assert "SYNTHETIC" not in text and "Expected best score of n trials" in text
-    assert "Sweep of 100 trials (10 WI x 10 DO seeds), task sst2" in text
-    assert "Failed runs (best score <= 0.5092)" in text
-    assert images(nb) >= 5
+    assert "Sweep of " in text and "Failed runs (best score <= " in text
+    assert notebooks.images(nb) >= 5
 
 
 @pytest.mark.ray
-def test_compare_schedulers_notebook_runs():
-    start = time.perf_counter()
-    nb = run_notebook(
-        "compare_schedulers.ipynb",
-        'BUDGET = 3\nREPEATS = 1\nSCHEDULERS = ["early_discard", "adaptive"]\n'
-        'import os\nos.environ.setdefault("RAY_AUTH_MODE", "disabled")',
-    )
-    # About 25 s on an idle 2-core machine (Ray's start is a third of it); the bound
+def test_compare_schedulers_notebook_outputs_are_current():
+    # About 80 s on an idle 2-core machine (Ray's start is a tenth of it); the bound
     # leaves room for cores shared with other jobs.
-    assert time.perf_counter() - start < 90
-    text = outputs_text(nb)
+    text, nb = rerun("compare_schedulers.ipynb", limit_s=240)
     assert "rule of thumb: start" in text and "SYNTHETIC" not in text
-    assert "100 curves of 30 intervals" in text
-    assert "early_discard" in text and "adaptive" in text
-    assert images(nb) >= 1
+    for scheduler in ("fifo", "early_discard", "adaptive", "asha", "hyperband", "median"):
+        assert scheduler in text
+    assert notebooks.images(nb) >= 1
+
+
+def test_set_parameter_switches_the_default_sweep(tmp_path: Path):
+    nb = notebooks.read(notebooks.NOTEBOOKS / "seed_variance.ipynb")
+    notebooks.set_parameter(nb, "CURVES_PATH", "../experiments/results/other")
+    notebooks.set_parameter(nb, "RESAMPLES", 10)
+    assert notebooks.parameter(nb, "CURVES_PATH") == "../experiments/results/other"
+    assert notebooks.parameter(nb, "RESAMPLES") == 10
+    assert "# planner Monte-Carlo resamples" in nb.cells[notebooks.parameters_cell(nb)].source
+    with pytest.raises(ValueError, match="NOT_A_PARAMETER"):
+        notebooks.set_parameter(nb, "NOT_A_PARAMETER", 1)
