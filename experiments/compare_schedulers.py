@@ -3,7 +3,7 @@
 Usage::
 
     python experiments/compare_schedulers.py --curves PATH --budget 10 --repeats 5 \
-        [--schedulers fifo,early_discard,adaptive,asha,hyperband,median] [--out DIR]
+        [--schedulers fifo,early-discard,adaptive,asha,hyperband,median] [--out DIR]
 
 ``PATH`` is a curves file (``.parquet``/``.csv``) or a results directory. For each
 of ``--repeats`` seeded repeats, the curves are shuffled: a pilot share is held out

@@ -57,7 +57,7 @@ def comparison_dir(tmp_path: Path) -> Path:
     """A compare_schedulers.py output folder with hand-made runs (3 repeats)."""
     runs = pd.DataFrame({
         "repeat": [0, 0, 0, 1, 1, 1, 2, 2, 2],
-        "scheduler": ["fifo", "early_discard", "asha"] * 3,
+        "scheduler": ["fifo", "early-discard", "asha"] * 3,
         "started": [4, 10, 10] * 3,
         "milestone": [None, 8, None] * 3,
         "keep": [None, 2, None] * 3,
@@ -71,7 +71,7 @@ def comparison_dir(tmp_path: Path) -> Path:
     runs.to_csv(tmp_path / "runs.csv", index=False)
     summarize(runs).to_csv(tmp_path / "summary.csv", index=False)
     (tmp_path / "meta.json").write_text(json.dumps({
-        "budget": 4.0, "repeats": 3, "schedulers": ["fifo", "early_discard", "asha"],
+        "budget": 4.0, "repeats": 3, "schedulers": ["fifo", "early-discard", "asha"],
         "pilot_share": 0.2, "seed": 0, "resamples": 100, "curves": "results/x",
         "n_curves": 30, "n_evals": 30, "synthetic": False,
     }))
@@ -114,9 +114,9 @@ def test_paired_vs_fifo_by_hand(tmp_path):
     cmp = load_comparison(comparison_dir(tmp_path))
     paired = paired_vs_fifo(cmp.runs)
     d = np.array([0.02, 0.04, 0.0])
-    assert paired.loc["early_discard", "diff"] == pytest.approx(d.mean())
-    assert paired.loc["early_discard", "se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
-    assert paired.loc["early_discard", ["wins", "ties", "losses"]].tolist() == [2, 1, 0]
+    assert paired.loc["early-discard", "diff"] == pytest.approx(d.mean())
+    assert paired.loc["early-discard", "se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert paired.loc["early-discard", ["wins", "ties", "losses"]].tolist() == [2, 1, 0]
     assert paired.loc["asha", ["wins", "ties", "losses"]].tolist() == [1, 1, 1]
     with pytest.raises(ValueError, match="no FIFO"):
         paired_vs_fifo(cmp.runs[cmp.runs["scheduler"] != "fifo"])
@@ -153,7 +153,7 @@ def test_findings_page_states_the_four_findings_with_the_reports_numbers(sweep, 
     fails = report["failures"]
     assert f"**{fails['n_failed']} of {fails['n_trials']}** runs failed" in page
     assert "the paper's threshold" in page  # MRPC has one
-    assert "| early_discard | 10 | 8 = 27% | 3.90 |" in squeeze(page)
+    assert "| early-discard | 10 | 8 = 27% | 3.90 |" in squeeze(page)
     assert "+0.0200 ± 0.0115 | 2/1/0 |" in squeeze(page)
     plan = report["planner"][0]
     assert (f"| 4 | {plan['started']} | {plan['kept']} | {plan['cut_after']} "
@@ -260,7 +260,7 @@ def test_findings_cli_and_its_errors(sweep, tmp_path, capsys):
     assert "## (d) Early discarding" in text and "| 3 " in text
     # The page names the commands that regenerate it, the comparison's first.
     assert f"python experiments/compare_schedulers.py --curves {results} --budget 4 " \
-        f"--repeats 3 --schedulers fifo,early_discard,asha --pilot-share 0.2 --seed 0 " \
+        f"--repeats 3 --schedulers fifo,early-discard,asha --pilot-share 0.2 --seed 0 " \
         f"--resamples 100 --out {cmp}" in text
     assert "python experiments/findings.py " + " ".join(argv) in text
 

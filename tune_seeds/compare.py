@@ -11,7 +11,7 @@ runs) and the best score it found (stopped trials count).
 The schedulers, for a budget of ``B`` full runs of ``T`` intervals:
 
 - ``fifo``: ``floor(B)`` trials trained fully (what the budget buys without stopping);
-- ``early_discard``: the paper's rule of thumb
+- ``early-discard``: the paper's rule of thumb
   (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`: cut at 25% of training, keep
   half the budget, start what the rest buys);
 - ``adaptive``: early discarding with the milestone, keep count and number of trials
@@ -36,7 +36,7 @@ from tune_seeds.analysis.planner import curve_matrix, plan_early_discard
 from tune_seeds.plan import EarlyDiscardPlan
 from tune_seeds.replay import ReplayCurves, run_replay
 
-SCHEDULERS: tuple[str, ...] = ("fifo", "early_discard", "adaptive", "asha", "hyperband", "median")
+SCHEDULERS: tuple[str, ...] = ("fifo", "early-discard", "adaptive", "asha", "hyperband", "median")
 TIME_ATTR = "eval_index"
 METRIC = "score"
 
@@ -112,7 +112,7 @@ def settings_for(
         if name == "fifo":
             out.append(_plan_setting(
                 name, EarlyDiscardPlan.full_training(min(int(budget), pool_size), n_evals)))
-        elif name == "early_discard":
+        elif name == "early-discard":
             out.append(_plan_setting(name, rule))
         elif name == "adaptive":
             if pilot is None:
