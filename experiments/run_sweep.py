@@ -356,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 raise ValueError("--dry-run plans a new sweep; it does not combine with --resume")
             spec = load_spec(args.storage_path, args.name)
+            if spec.is_local:  # a damaged state would make Tune restart the sweep
+                from tune_seeds.atomic_sync import check_snapshot
+
+                check_snapshot(spec.experiment_path.removeprefix("file://"))
             check_before_ray(spec, args)
         else:
             spec = sweep_spec(args)
@@ -380,18 +384,29 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
+    from schedulers.stall import SweepStalled
     from tune_seeds.summary import format_summary, summarize
     from tune_seeds.sweep import run_sweep
     from tune_seeds.tables import load_results
 
     print(description, flush=True)
     del data  # the trials read the tokenization cache
+    waiting_in_tune = 0  # trials Tune still holds unfinished when the run returns
     try:
-        run_sweep(spec, resume=args.resume, address=address, dashboard=not args.no_dashboard,
-                  verbose=args.verbose, dashboard_port=args.dashboard_port,
-                  autoscale_wait_s=args.autoscale_wait)
+        grid = run_sweep(spec, resume=args.resume, address=address,
+                         dashboard=not args.no_dashboard, verbose=args.verbose,
+                         dashboard_port=args.dashboard_port,
+                         autoscale_wait_s=args.autoscale_wait)
+        waiting_in_tune = len(grid) - grid.num_terminated - grid.num_errors
     except PreflightError as err:  # no node of the cluster can hold a trial
         parser.error(str(err))
+    except SweepStalled as err:  # nothing would ever run again: report, never succeed
+        print(f"\nThe sweep stalled and was stopped.\n{err}", flush=True)
+        waiting_in_tune = max(1, len(err.trials))
+    resume_hint = (
+        f"Continue with:\n  python experiments/run_sweep.py --resume --name {spec.name} "
+        f"--storage-path {spec.storage_path}"
+    )
     try:
         trials, _ = load_results(spec.tables_dir)
     except FileNotFoundError:
@@ -400,15 +415,23 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_summary(summarize(trials, spec.train.task, spec.train.total_evals)))
     print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
-    unfinished = int(trials["stopped_by"].isna().sum()) + spec.trial_count - len(trials)
+    unfinished = unfinished_trials(trials, spec.trial_count, waiting_in_tune)
     if unfinished:
-        print(
-            f"{unfinished} trial(s) did not finish. Continue with:\n  python "
-            f"experiments/run_sweep.py --resume --name {spec.name} --storage-path "
-            f"{spec.storage_path}"
-        )
+        print(f"{unfinished} trial(s) did not finish. {resume_hint}")
         return 1
     return 0
+
+
+def unfinished_trials(trials: Any, trial_count: int, waiting_in_tune: int) -> int:
+    """Trials of the sweep that have not ended, by the tables and by Tune.
+
+    The tables count trials without a ``stopped_by`` (running, paused, pending,
+    interrupted) and trials that never reported. ``waiting_in_tune`` counts the trials
+    Tune itself still held unfinished (PAUSED, PENDING) at the end, or that a stall
+    left waiting: they are unfinished whatever the tables say.
+    """
+    by_tables = int(trials["stopped_by"].isna().sum()) + trial_count - len(trials)
+    return max(by_tables, waiting_in_tune)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ Note: ``HyperBandScheduler`` pauses trials like early discarding does, but it do
 hand the slots of paused trials back to the searcher, so with ``max_concurrent_trials``
 smaller than a bracket it waits forever; limit its concurrency with trial resources.
 ASHA never pauses.
+
+Restore: Tune (2.60) pickles a scheduler once, before the run, and never saves it
+again, so a restored Ray ASHA starts with empty rungs and decides differently from an
+uninterrupted run. :func:`asha_scheduler` returns :class:`RestorableASHA`, whose
+:meth:`~RestorableASHA.state_callback` saves the rungs with every experiment snapshot
+(as :class:`EarlyDiscardScheduler`'s callback does). HyperBand has no such callback.
 """
 
 from __future__ import annotations
@@ -19,7 +25,50 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ray.tune.callback import Callback
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
+
+
+class RestorableASHA(AsyncHyperBandScheduler):
+    """Ray's ASHA, unchanged, plus restore-safety through :meth:`state_callback`.
+
+    The rungs (every value recorded at every milestone), the trial-to-bracket map and
+    the counters travel with each experiment snapshot in a Tune callback, so a run
+    continued with ``Tuner.restore`` compares against the same rungs as an
+    uninterrupted one. A restored trial keeps its bracket, and restored finished
+    trials are not re-added to the bookkeeping.
+    """
+
+    _STATE_KEYS = ("_trial_info", "_brackets", "_num_stopped", "_counter")
+
+    def state_callback(self) -> _ASHAStateCallback:
+        """The callback to pass in ``RunConfig(callbacks=[...])``; the same one each call."""
+        callback = self.__dict__.get("_state_callback")
+        if callback is None:
+            callback = self._state_callback = _ASHAStateCallback(self)
+        return callback
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        if trial.status in (Trial.TERMINATED, Trial.ERROR):
+            return  # restored and finished: it never reports again
+        if trial.trial_id in self._trial_info:
+            return  # restored: it keeps its bracket
+        super().on_trial_add(tune_controller, trial)
+
+
+class _ASHAStateCallback(Callback):
+    """Saves a :class:`RestorableASHA`'s rungs with the experiment state."""
+
+    def __init__(self, scheduler: RestorableASHA) -> None:
+        self._scheduler = scheduler
+
+    def get_state(self) -> dict[str, Any]:
+        # One dict, pickled as one object: _trial_info keeps pointing at _brackets.
+        return {"asha": {k: getattr(self._scheduler, k) for k in RestorableASHA._STATE_KEYS}}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._scheduler.__dict__.update(state["asha"])
 
 
 def asha_scheduler(
@@ -31,8 +80,9 @@ def asha_scheduler(
     metric: str | None = None,
     mode: str | None = None,
     brackets: int = 1,
-) -> AsyncHyperBandScheduler:
-    """Ray's ASHA (stop-only, asynchronous) on ``time_attr`` units.
+) -> RestorableASHA:
+    """Ray's ASHA (stop-only, asynchronous) on ``time_attr`` units, restore-safe with
+    its ``state_callback()``.
 
     Args:
         max_t: Units of a full run (30 evaluation intervals for the project's trials).
@@ -45,11 +95,11 @@ def asha_scheduler(
         >>> from schedulers import asha_scheduler
         >>> s = asha_scheduler(30, grace_period=3, time_attr="eval_index",
         ...                    metric="score", mode="max")
-        >>> type(s).__name__
-        'AsyncHyperBandScheduler'
+        >>> type(s).__name__, isinstance(s, AsyncHyperBandScheduler)
+        ('RestorableASHA', True)
     """
     _check_budget(max_t, grace_period, reduction_factor, mode)
-    return AsyncHyperBandScheduler(
+    return RestorableASHA(
         time_attr=time_attr,
         metric=metric,
         mode=mode,

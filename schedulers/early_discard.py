@@ -222,6 +222,29 @@ class _CohortBook:
         c.n_ended += 1
         self._maybe_freeze(member.cohort)
 
+    def revive(self, member: _Member) -> None:
+        """A restored trial came back unfinished although the saved bookkeeping had it
+        ended or stopped: the trial's status as Tune restored it wins.
+
+        Tune (2.60) saves a trial's status only when it marks the trial for the next
+        snapshot, and stopping a PAUSED trial (no actor) does not mark it: a CUT trial
+        stopped while paused is saved as PAUSED forever, while the bookkeeping saved in
+        the same snapshot says stopped. A CUT member is therefore queued to be stopped
+        again, a kept one to resume; nothing is ranked or decided again."""
+        if member.ended:
+            member.ended = False
+            self.cohorts[member.cohort].n_ended -= 1
+            self.frozen.pop(member.cohort, None)  # refrozen once every member ends again
+        if member.state == CUT:
+            member.stopped = False
+            self.to_stop[member.trial_id] = None
+        elif member.state in (KEPT_WAITING, CONTINUING):
+            self.kept[member.trial_id] = None
+        elif member.state == LEFT and not self.is_decided(member.cohort):
+            # Errored before the milestone and retried (resume_errored): like a retry
+            # within the run, it rejoins its undecided cohort.
+            self.move(member, TRAINING)
+
     def is_decided(self, cohort: int) -> bool:
         return cohort in self._decided_set
 
@@ -589,6 +612,10 @@ class EarlyDiscardScheduler(FIFOScheduler):
             if member.state == CUT:
                 member.stopped = True
             self._book.end(member)
+        elif member.ended or member.stopped:
+            # Restored unfinished, but the saved bookkeeping had it over: reconcile with
+            # the status Tune restored (a CUT trial is stopped, untrained, below).
+            self._book.revive(member)
         if trial.status == Trial.PENDING and self._must_wait(member):
             # Filed by the controller after this hook returns: PAUSED keeps Tune from
             # starting it (after a restore, or while an earlier cohort is undecided).

@@ -318,9 +318,14 @@ def build_scheduler(spec: SchedulerSpec, total_evals: int) -> Any:
 
 
 def scheduler_callbacks(scheduler: Any) -> list[Any]:
-    """Tune callbacks a scheduler needs: early discarding's state across a restore."""
+    """Tune callbacks a scheduler needs: its state across a restore (early discarding,
+    ASHA), and a guard that fails a stalled run, naming the waiting trials, instead of
+    letting it wait forever (``$TUNE_SEEDS_STALL_TIMEOUT_S``, default 300 s)."""
+    from schedulers.stall import StallGuard
+
     make = getattr(scheduler, "state_callback", None)
-    return [make()] if callable(make) else []
+    guard = StallGuard(time_attr="eval_index", describe=scheduler.debug_string)
+    return [*([make()] if callable(make) else []), guard]
 
 
 # -- Ray ----------------------------------------------------------------------
@@ -597,9 +602,17 @@ def build_tuner(
 
 
 def restore_tuner(spec: SweepSpec, trainable: Any = None) -> Any:
-    """Continue the sweep saved at ``spec.experiment_path``; errored trials run again."""
+    """Continue the sweep saved at ``spec.experiment_path``; errored trials run again.
+
+    A damaged experiment state (a driver killed while Tune wrote it, before
+    :func:`~tune_seeds.atomic_sync.atomic_snapshots`) is a ``ValueError``: Tune itself
+    would start the sweep again from scratch."""
     from ray import tune
 
+    from tune_seeds.atomic_sync import check_snapshot
+
+    if spec.is_local:
+        check_snapshot(spec.experiment_path.removeprefix("file://"))
     return tune.Tuner.restore(
         spec.experiment_path,
         trainable=trainable if trainable is not None else build_trainable(spec, fault_from_env()),
@@ -634,6 +647,7 @@ def run_sweep(
     """
     import ray
 
+    from tune_seeds.atomic_sync import atomic_snapshots
     from tune_seeds.progress import tune_environment, worker_runtime_env
 
     owns_ray = not ray.is_initialized()
@@ -652,7 +666,8 @@ def run_sweep(
         # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
         tuner = restore_tuner(spec) if resume else build_tuner(
             spec, verbose=verbose, reuse_actors=not dashboard)
-        with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)):
+        with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
+                atomic_snapshots():  # a killed driver leaves a whole snapshot
             if not spec.tune_loggers:
                 # Tune's result grid looks for the per-trial files we chose not to write.
                 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
