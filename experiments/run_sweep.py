@@ -36,6 +36,7 @@ the sweep runs. Interrupt with Ctrl+C and continue with --resume --name <name>.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -46,10 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tune_seeds.cluster_auth import ClusterAuthError
 from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.dryrun import DISK_SHARE
 from tune_seeds.precision import add_precision_arguments
 from tune_seeds.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.search import SEARCHES, parse_seed_range
 from tune_seeds.sweep import (
+    PAUSE_MODES,
     RANK_BY,
     SCHEDULERS,
     SchedulerSpec,
@@ -207,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "(0: only at pause points; default %(default)s)")
     g.add_argument("--keep-checkpoints", action="store_true",
                    help="keep checkpoints of finished trials (default: delete them)")
+    g.add_argument("--pause-mode", choices=PAUSE_MODES, default="checkpoint",
+                   help="what a paused trial keeps: 'checkpoint' (its weights and optimizer "
+                   "state, ~270 MB for the default model) or 'recompute' (its position and "
+                   "curve, a few KB; on resume it is retrained from its seeds to that point, "
+                   "exactly: no disk for at most kept x milestone more training) "
+                   "(default %(default)s)")
+    g.add_argument("--max-checkpoint-gb", type=number(float, 0, low_open=True),
+                   help="most disk the paused checkpoints of early discarding may take; "
+                   "without --cohort-size the cohort is sized to fit it (default: "
+                   f"{DISK_SHARE:.0%} of the storage's free space)")
     g.add_argument("--tune-loggers", action="store_true",
                    help="also write Tune's per-trial progress.csv/result.json (slower)")
     g.add_argument("--tables-every", type=number(float, 0), default=30.0,
@@ -261,7 +274,8 @@ def sweep_spec(args: argparse.Namespace) -> SweepSpec:
         scheduler=scheduler, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints, storage_path=args.storage_path, name=name,
+        keep_checkpoints=args.keep_checkpoints, pause_mode=args.pause_mode,
+        storage_path=args.storage_path, name=name,
         results_dir=args.results_dir, tune_loggers=args.tune_loggers,
         tables_every_s=args.tables_every,
     )
@@ -333,6 +347,37 @@ def dry_run(spec: SweepSpec, data: Any, on_cluster: bool) -> list[str]:
     )]
 
 
+def bound_checkpoint_disk(spec: SweepSpec, max_gb: float | None) -> tuple[SweepSpec, str]:
+    """The spec with early discarding's cohort sized so that its paused checkpoints fit on
+    the storage (see :func:`tune_seeds.dryrun.disk_bounded_cohort`), and a line saying so."""
+    from tune_seeds.dryrun import (
+        checkpoint_bytes,
+        disk_bounded_cohort,
+        free_bytes,
+        human_bytes,
+    )
+
+    if spec.scheduler.name != "early-discard" or spec.scheduler.cohort_size is not None:
+        return spec, ""
+    if spec.pause_mode == "recompute":
+        return spec, "pause mode recompute: no checkpoint is kept at the milestone"
+    size = checkpoint_bytes(spec.train)
+    free = free_bytes(spec.storage_path)
+    max_bytes = None if max_gb is None else max_gb * 1e9
+    cohort = disk_bounded_cohort(spec, size, free, max_bytes)
+    if cohort is None:
+        return spec, ""
+    limit = human_bytes(max_bytes) if max_bytes is not None else (
+        f"{DISK_SHARE:.0%} of the {human_bytes(free)} free")
+    spec = dataclasses.replace(
+        spec, scheduler=dataclasses.replace(spec.scheduler, cohort_size=cohort))
+    return spec, (
+        f"cohorts of {cohort}: {spec.trial_count} paused checkpoints of {human_bytes(size)} "
+        f"would not fit in {limit}; each cohort is decided before the next starts "
+        "(--cohort-size to choose, --pause-mode recompute for none)"
+    )
+
+
 def check_new_experiment(spec: SweepSpec) -> None:
     import pyarrow.fs
 
@@ -376,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         address = check_address(args.address) if args.address else None
         description, data = check_data(spec, write_cache=not args.dry_run)
+        if not args.resume:
+            spec, disk_line = bound_checkpoint_disk(spec, args.max_checkpoint_gb)
+            if disk_line:
+                description += "\n" + disk_line
         if args.dry_run:
             print(description, *dry_run(spec, data, on_cluster=address is not None), sep="\n")
             return 0

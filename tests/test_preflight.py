@@ -204,6 +204,33 @@ def test_checkpoints_held_at_once():
     assert paused_checkpoints(spec(scheduler=SchedulerSpec("hyperband")), 2)[0] == 400
 
 
+def test_disk_bounds_the_cohort_of_paused_checkpoints():
+    from tune_seeds.dryrun import disk_bounded_cohort
+
+    gb = 10**9
+    ed = spec(scheduler=SchedulerSpec(keep=0.5))  # 400 trials, whole-sweep cohort
+    # 100 GB free, 1 GB a checkpoint: 80 fit (80% of the free space); a cohort c holds
+    # c + ceil(c/2) at its peak, so c = 53 (53 + 27 = 80).
+    assert disk_bounded_cohort(ed, gb, 100 * gb) == 53
+    assert disk_bounded_cohort(ed, gb, 100 * gb, max_bytes=30 * gb) == 20  # 20 + 10
+    assert disk_bounded_cohort(ed, gb, 10_000 * gb) is None  # all 400 fit
+    assert disk_bounded_cohort(ed, gb, None) is None  # remote storage: unknown
+    with pytest.raises(ValueError, match="--pause-mode recompute"):
+        disk_bounded_cohort(ed, gb, 3 * gb)
+    # Nothing to bound: an explicit cohort, recompute mode, other schedulers.
+    assert disk_bounded_cohort(spec(scheduler=SchedulerSpec(cohort_size=64)), gb, gb) == 64
+    assert disk_bounded_cohort(replace(ed, pause_mode="recompute"), gb, gb) is None
+    assert disk_bounded_cohort(spec(scheduler=SchedulerSpec("fifo")), gb, gb) is None
+    assert paused_checkpoints(replace(ed, pause_mode="recompute"), running=2)[0] == 2
+
+
+def test_checkpoint_size_is_counted_without_loading_weights():
+    from tune_seeds.dryrun import checkpoint_bytes
+
+    # The default MiniLM-L6 with a 2-label head: 22.7M parameters, 3 float32 copies.
+    assert checkpoint_bytes(TrainConfig(task="mrpc")) == 12 * 22_713_986
+
+
 def test_wall_time_estimate_adds_up():
     probe = Probe("cpu", 1, steps_per_trial=300, build_s=2.0, step_s=0.1, eval_s=1.0,
                   checkpoint_bytes=1)

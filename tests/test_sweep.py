@@ -138,7 +138,9 @@ def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path
     # first), keep 2 of 4.
     ref = reference[1]
     ref = ref[ref.do_seed <= 2]
-    at_milestone = ref[ref.eval_index <= 2].groupby(["wi_seed", "do_seed"]).score.max()
+    # Ranked after training starts: evaluations 1 and 2 (not the untrained model's 0).
+    after = ref[(ref.eval_index >= 1) & (ref.eval_index <= 2)]
+    at_milestone = after.groupby(["wi_seed", "do_seed"]).score.max()
     ranked = sorted(at_milestone.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))
     kept = {pair for pair, _ in ranked[:2]}
     t = by_pair(trials)
@@ -148,6 +150,26 @@ def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path
     assert summarize(trials, "rte", TOTAL).evals_used == 4 * 2 + 2 * (TOTAL - 2)
     pd.testing.assert_frame_equal(curves_by_pair(curves), curves_by_pair(ref).loc[
         curves_by_pair(curves).index])
+
+
+def test_recompute_pause_mode_keeps_no_weights_and_gives_the_same_tables(
+    reference, glue_fixture_dir, tmp_path
+):
+    scheduler = SchedulerSpec("early-discard", discard_at=0.34, keep=0.5)
+    runs = {}
+    for mode in ("checkpoint", "recompute"):
+        spec = tiny_spec(glue_fixture_dir, tmp_path / mode, mode, num_samples=4,
+                         scheduler=scheduler, pause_mode=mode, keep_checkpoints=True)
+        run_sweep(spec, verbose=0, out=lambda _: None)
+        runs[mode] = (spec, *load_results(spec.tables_dir))
+    (_, t_ck, c_ck), (spec, t_re, c_re) = runs["checkpoint"], runs["recompute"]
+    pd.testing.assert_frame_equal(by_pair(t_re)[TRIAL_KEYS], by_pair(t_ck)[TRIAL_KEYS])
+    pd.testing.assert_frame_equal(curves_by_pair(c_re), curves_by_pair(c_ck))
+    # The cut trials' last checkpoint is the milestone's: a position, no weights.
+    kept = [Path(p) for p in Path(spec.experiment_path).glob("*/checkpoint_*")]
+    files = sorted({f.name for d in kept for f in d.iterdir()})
+    assert files == ["position.pt"]
+    assert max(f.stat().st_size for d in kept for f in d.iterdir()) < 100_000
 
 
 class RestoreLog(Callback):

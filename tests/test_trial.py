@@ -263,3 +263,34 @@ def test_fp16_non_finite_losses_in_a_row_become_a_divergence(
     assert list(records) == []
     assert trial.status is TrialStatus.DIVERGED
     assert trial.step == 2  # the first skipped step was the scaler's, the second ends it
+
+
+@pytest.mark.parametrize("stop_after", [0, 3, 5])
+def test_recompute_from_the_position_alone_is_exact(
+    tiny_config: TrainConfig, data, stop_after: int
+) -> None:
+    expected = Trial(tiny_config, 3, 7, data=data).run()
+    first = Trial(tiny_config, 3, 7, data=data)
+    for record in first.evaluations():
+        if record["eval_index"] == stop_after:
+            position = first.position_state()
+            break
+    assert "model" not in position and "optimizer" not in position
+    again = Trial(tiny_config, 3, 7, data=data)
+    again.recompute(position)
+    assert canon(again.run()) == canon(expected)
+
+
+def test_recompute_refuses_different_arithmetic(tiny_config: TrainConfig, data) -> None:
+    first = Trial(tiny_config, 3, 7, data=data)
+    for record in first.evaluations():
+        if record["eval_index"] == 2:
+            break
+    position = first.position_state()
+    position["records"][-1]["train_loss"] += 1e-9  # as if another machine had run it
+    with pytest.raises(ValueError, match="not the same arithmetic"):
+        Trial(tiny_config, 3, 7, data=data).recompute(position)
+    used = Trial(tiny_config, 3, 7, data=data)
+    next(used.evaluations())
+    with pytest.raises(ValueError, match="needs a fresh trial"):
+        used.recompute(first.position_state())

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tune_seeds.preflight import local_storage, nearest_existing
 
 if TYPE_CHECKING:
+    from tune_seeds.config import TrainConfig
     from tune_seeds.data import PreparedData
     from tune_seeds.sweep import SchedulerSpec, SweepSpec
 
@@ -69,8 +70,11 @@ def sweep_compute(spec: SweepSpec) -> Compute:
         f" (in {math.ceil(trials / cohort_size)} cohorts of up to {cohort_size})"
         if cohort_size is not None and cohort_size < trials else ""
     )
+    recomputed = (f"; --pause-mode recompute retrains the {kept} kept trials' first "
+                  f"{milestone} intervals once more, {kept * milestone:,} intervals"
+                  if spec.pause_mode == "recompute" else "")
     return Compute(used, fifo, kept, f"every trial trains {milestone} of {total} intervals, "
-                   f"the best {kept} go on to the end{cohorts}")
+                   f"the best {kept} go on to the end{cohorts}{recomputed}")
 
 
 def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
@@ -79,6 +83,10 @@ def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
     scheduler = spec.scheduler
     if spec.keep_checkpoints:
         return trials, "--keep-checkpoints keeps every trial's last checkpoint"
+    if scheduler.name == "early-discard" and spec.pause_mode == "recompute":
+        return min(trials, running), (
+            "--pause-mode recompute keeps no weights at the milestone; one periodic "
+            "checkpoint per running trial")
     if scheduler.name == "early-discard":
         if scheduler.cohort_size is None:
             return trials, "early-discard without --cohort-size pauses every trial at the milestone"
@@ -286,3 +294,66 @@ def format_plan(
     )
     return lines
 
+
+
+def checkpoint_bytes(train: TrainConfig) -> int:
+    """Bytes of one full trial checkpoint: the float32 weights and AdamW's two moments.
+
+    Counted from the model's configuration on PyTorch's meta device, so no weights are
+    loaded (a second, whatever the model's size).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from tune_seeds.model import resolve_model
+    from tune_seeds.tasks import get_task
+
+    overrides: dict[str, int] = {"num_labels": get_task(train.task).num_labels}
+    if train.num_hidden_layers is not None:
+        overrides["num_hidden_layers"] = train.num_hidden_layers
+    config = AutoConfig.from_pretrained(resolve_model(train.model), **overrides)
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(config)
+    return 3 * 4 * sum(p.numel() for p in model.parameters())
+
+
+DISK_SHARE = 0.8
+"""Share of the free space a sweep's paused checkpoints may take by default."""
+
+
+def disk_bounded_cohort(
+    spec: SweepSpec, ckpt_bytes: int, free: int | None, max_bytes: float | None = None
+) -> int | None:
+    """The cohort size whose paused checkpoints fit on the storage, or None for no limit.
+
+    Early discarding pauses a whole cohort at the milestone with one checkpoint each,
+    and a cohort is decided while the kept trials of the one before may still hold
+    theirs: the peak is ``cohort + kept(cohort)`` checkpoints. Without ``--cohort-size``
+    the cohort is the whole sweep; this picks the largest cohort whose peak fits in
+    ``max_bytes`` (``--max-checkpoint-gb``) or else ``DISK_SHARE`` of the free space.
+    Nothing to bound for other schedulers, with ``--pause-mode recompute`` (no weights
+    are kept) or an explicit ``--cohort-size``.
+
+    Raises ``ValueError`` when not even a cohort of two fits.
+    """
+    scheduler = spec.scheduler
+    if (scheduler.name != "early-discard" or spec.pause_mode != "checkpoint"
+            or scheduler.cohort_size is not None):
+        return scheduler.cohort_size
+    limits = [m for m in (max_bytes, None if free is None else DISK_SHARE * free)
+              if m is not None]
+    if not limits:
+        return None
+    fit = int(min(limits) // ckpt_bytes)
+    total, trials = spec.train.total_evals, spec.trial_count
+    if trials <= fit:
+        return None
+    cohort = max((c for c in range(2, fit + 1)
+                  if c + kept_trials(scheduler, c, total) <= fit), default=None)
+    if cohort is None:
+        raise ValueError(
+            f"not even a cohort of 2 paused checkpoints of {human_bytes(ckpt_bytes)} fits in "
+            f"{human_bytes(min(limits))}: use --pause-mode recompute (no checkpoint at the "
+            "milestone), a larger --max-checkpoint-gb or another --storage-path"
+        )
+    return cohort

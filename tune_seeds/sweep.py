@@ -50,6 +50,7 @@ from tune_seeds.preflight import wait_for_resources
 from tune_seeds.search import SEARCHES, build_searcher
 
 SCHEDULERS = ("fifo", "asha", "hyperband", "early-discard")
+PAUSE_MODES = ("checkpoint", "recompute")
 RANK_BY = ("best", "last")
 SPEC_FILE = "sweep.json"
 FAULT_ENV = "TUNE_SEEDS_TEST_FAULT"
@@ -159,6 +160,11 @@ class SweepSpec:
         checkpoint_every: also checkpoint every this many evaluations (0: only
             at the scheduler's pause points).
         keep_checkpoints: keep checkpoints of finished trials (default: delete them).
+        pause_mode: what a trial paused by the scheduler keeps: ``checkpoint`` (its
+            weights and optimizer state, ~270 MB for the default model) or
+            ``recompute`` (its position and curve, a few KB; on resume it is retrained
+            from its seeds to that point, exactly, because trials are deterministic:
+            no disk, at most ``kept x milestone`` more training).
         storage_path: local directory or a pyarrow filesystem URI (``s3://...``).
         name: the experiment's folder under ``storage_path``.
         results_dir: where the tables go (None: the experiment folder if local).
@@ -179,6 +185,7 @@ class SweepSpec:
     max_failures: int = 1
     checkpoint_every: int = 10
     keep_checkpoints: bool = False
+    pause_mode: str = "checkpoint"
     storage_path: str = "~/ray_results"
     name: str = "seed-sweep"
     results_dir: str | None = None
@@ -208,6 +215,8 @@ class SweepSpec:
             raise ValueError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
         if self.max_failures < -1:
             raise ValueError(f"--max-failures must be -1 (forever) or more: {self.max_failures}")
+        if self.pause_mode not in PAUSE_MODES:
+            raise ValueError(f"--pause-mode must be one of {PAUSE_MODES}, got {self.pause_mode!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -535,10 +544,13 @@ def build_trainable(spec: SweepSpec, fault: dict[str, Any] | None = None) -> Any
 
     from tune_seeds.trainable import labelled_trainable, seed_trial
 
+    pauses = sorted(pause_points(spec.scheduler, spec.train.total_evals))
+    recompute = spec.pause_mode == "recompute"
     trainable = tune.with_parameters(
         seed_trial,
         train_config=spec.train.to_dict(),
-        checkpoint_at=sorted(pause_points(spec.scheduler, spec.train.total_evals)),
+        checkpoint_at=[] if recompute else pauses,
+        recompute_at=pauses if recompute else [],
         checkpoint_every=spec.checkpoint_every,
         fault=fault,
     )

@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_FILE = "trial.pt"
+POSITION_FILE = "position.pt"
+"""A pause that keeps no weights: the trial's position and curve, recomputed on resume."""
 
 
 class InjectedFault(RuntimeError):
@@ -135,7 +137,11 @@ def make_trial(
         cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]), data=_cached_data(cfg)
     )
     if checkpoint_dir is not None:
-        trial.load_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
+        position = os.path.join(checkpoint_dir, POSITION_FILE)
+        if os.path.exists(position):
+            trial.recompute(torch.load(position, weights_only=True))
+        else:
+            trial.load_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
     return trial
 
 
@@ -145,6 +151,7 @@ def seed_trial(
     train_config: dict[str, Any],
     checkpoint_at: Collection[int] = (),
     checkpoint_every: int = 0,
+    recompute_at: Collection[int] = (),
     fault: dict[str, Any] | None = None,
 ) -> None:
     """Tune function trainable: one seeded fine-tuning trial.
@@ -156,6 +163,9 @@ def seed_trial(
         checkpoint_at: evaluation indices whose report carries a checkpoint
             (the scheduler's pause milestones).
         checkpoint_every: also checkpoint every this many evaluations (0: never).
+        recompute_at: evaluation indices whose report carries only the trial's position
+            (a few KB, no weights; ``--pause-mode recompute``): a trial paused there is
+            retrained from its seeds when it resumes, exactly.
         fault: test-only fault injection (see the module docstring).
 
     Use it through :func:`tune.with_parameters`, e.g.::
@@ -164,12 +174,14 @@ def seed_trial(
                                          checkpoint_at={8}, checkpoint_every=10)
     """
     import ray
+    import torch
     from ray import tune
 
     from tune_seeds.training import TrialStatus
 
     total_evals = int(train_config.get("evals_per_epoch", 10)) * int(train_config.get("epochs", 3))
     checkpoint_at = frozenset(int(k) for k in checkpoint_at)
+    recompute_at = frozenset(int(k) for k in recompute_at)
     seeds = {"wi_seed": int(config["wi_seed"]), "do_seed": int(config["do_seed"])}
     node_id = ray.get_runtime_context().get_node_id()
     threads = threads_for(_trial_cpus())
@@ -180,7 +192,11 @@ def seed_trial(
         for record in trial.evaluations():
             row = {**record, **seeds, **_run_info(trial), "diverged": False, "node_id": node_id}
             index = int(record["eval_index"])
-            if needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
+            if index in recompute_at and 0 < index < total_evals:
+                with tempfile.TemporaryDirectory(prefix="tune-seeds-pos-") as tmp:
+                    torch.save(trial.position_state(), os.path.join(tmp, POSITION_FILE))
+                    tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+            elif needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
                 with tempfile.TemporaryDirectory(prefix="tune-seeds-ckpt-") as tmp:
                     trial.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))
                     tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))

@@ -281,7 +281,13 @@ class Trial:
 
     # -- checkpoints --------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
+    def position_state(self) -> dict[str, Any]:
+        """Where the trial is and its curve so far, without weights: a few kilobytes.
+
+        :meth:`recompute` retrains a fresh trial to this position from its seeds, which
+        lands on the same weights because a trial is deterministic; a pause can keep
+        this instead of a full checkpoint (``--pause-mode recompute``).
+        """
         return {
             "format": CHECKPOINT_FORMAT,
             "precision": self.precision,
@@ -293,6 +299,11 @@ class Trial:
             "loss_sum": self._loss_sum,
             "loss_count": self._loss_count,
             "status": self.status.value,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self.position_state(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "lr_schedule": self.lr_schedule.state_dict(),
@@ -302,6 +313,56 @@ class Trial:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_owner(state)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
+        self.dropout.load_state_dict(state["dropout_rng"])
+        if self.scaler is not None and state["scaler"]:  # empty before the first step
+            self.scaler.load_state_dict(state["scaler"])
+        self._skipped_in_a_row = int(state["skipped_in_a_row"])
+        self._set_position(state)
+
+    def recompute(self, state: dict[str, Any]) -> None:
+        """Retrain this fresh trial to the position of :meth:`position_state`.
+
+        Validations are skipped: they draw no random numbers and change no weights, so
+        the training steps alone land on the weights the run had. As a check, the
+        mean training loss of the last interval must equal the recorded one to the last
+        bit; otherwise (another thread count, another machine) this raises
+        ``ValueError`` rather than continuing from different weights.
+        """
+        self._check_owner(state)
+        if self.step or self.records:
+            raise ValueError("recompute() needs a fresh trial")
+        records = state["records"]
+        target = int(state["step"])
+        last_start = int(records[-2]["step"]) if len(records) > 1 else 0
+        while self.step < target:
+            if self.step == last_start:
+                self._loss_sum, self._loss_count = 0.0, 0
+            loss = self._train_step()
+            if not math.isfinite(loss) and self._diverged():
+                raise ValueError(f"the recomputed trial diverged at step {self.step}")
+        if self._loss_count:
+            again = self._loss_sum / self._loss_count
+            recorded = records[-1]["train_loss"]
+            if again != recorded:
+                raise ValueError(
+                    f"recomputing WI {self.wi_seed} / DO {self.do_seed} to step {target} gave "
+                    f"a training loss of {again!r}, the run recorded {recorded!r}: not the "
+                    "same arithmetic (thread count, precision, device or library versions)"
+                )
+        self._set_position(state)
+
+    def _set_position(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.records = [dict(r) for r in state["records"]]
+        self._loss_sum = float(state["loss_sum"])
+        self._loss_count = int(state["loss_count"])
+        self.status = TrialStatus(state["status"])
+
+    def _check_owner(self, state: dict[str, Any]) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unsupported checkpoint format {state.get('format')!r}")
         ours = {
@@ -320,18 +381,6 @@ class Trial:
                     f"checkpoint belongs to another trial: its {key} is {theirs!r}, "
                     f"this trial's is {value!r}"
                 )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.lr_schedule.load_state_dict(state["lr_schedule"])
-        self.dropout.load_state_dict(state["dropout_rng"])
-        if self.scaler is not None and state["scaler"]:  # empty before the first step
-            self.scaler.load_state_dict(state["scaler"])
-        self._skipped_in_a_row = int(state["skipped_in_a_row"])
-        self.step = int(state["step"])
-        self.records = [dict(r) for r in state["records"]]
-        self._loss_sum = float(state["loss_sum"])
-        self._loss_count = int(state["loss_count"])
-        self.status = TrialStatus(state["status"])
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole state to ``path`` atomically (temporary file, then rename)."""
