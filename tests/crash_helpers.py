@@ -60,15 +60,20 @@ def fake_seed_trial(
     train_config: dict[str, Any],
     checkpoint_at: Collection[int] = (),
     checkpoint_every: int = 0,
-    fault: dict[str, Any] | None = None,
+    recompute_at: Collection[int] = (),
+    **_ignored: Any,
 ) -> None:
-    """``seed_trial``'s protocol and record columns without a model (see the module doc)."""
+    """``seed_trial``'s protocol and record columns without a model (see the module doc).
+
+    Its "checkpoint" is only the position, so ``recompute_at`` pauses are the same as
+    ``checkpoint_at`` ones; other ``seed_trial`` parameters (``fault``...) are ignored."""
     from tune_seeds.trainable import needs_checkpoint
 
     per_epoch = int(train_config["evals_per_epoch"])
     total = per_epoch * int(train_config["epochs"])
     wi, do = int(config["wi_seed"]), int(config["do_seed"])
     curve = fake_curve(wi, do, total)
+    pauses = frozenset(checkpoint_at) | frozenset(recompute_at)
     checkpoint = tune.get_checkpoint()
     start = 0
     if checkpoint is not None:
@@ -86,7 +91,7 @@ def fake_seed_trial(
             "diverged": False, "node_id": "fake", "device": "cpu", "device_name": "cpu",
             "precision": "fp32", "gpu_peak_mb": math.nan,
         }
-        if needs_checkpoint(k, total, frozenset(checkpoint_at), checkpoint_every):
+        if needs_checkpoint(k, total, pauses, checkpoint_every):
             with tempfile.TemporaryDirectory() as d:
                 Path(d, _POSITION_FILE).write_text(json.dumps({"position": k}))
                 tune.report(record, checkpoint=tune.Checkpoint.from_directory(d))
