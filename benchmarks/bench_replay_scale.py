@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from schedulers.early_discard import EarlyDiscardScheduler
     from tune_seeds.replay import ReplayCurves, run_replay
+    from tune_seeds.scheduling import build
     from tune_seeds.synthetic import synthetic_curves
 
     curves = synthetic_curves(25, 25, n_evals=30, seed=0, n_trials=max(sizes))
@@ -113,14 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                 report["runs"].append({"trials": n, "skipped": True,
                                        "projected_s": per_trial_s * n})
                 continue
-            scheduler = EarlyDiscardScheduler(
-                milestone=args.milestone, keep=args.keep, cohort_size=args.cohort_size,
-                time_attr="eval_index", metric="score", mode="max",
-            )
+            built = build("early-discard", 30, milestone=args.milestone, keep=args.keep,
+                          cohort_size=args.cohort_size)
             load = os.getloadavg()
             with tempfile.TemporaryDirectory() as storage, PeakRSS() as mem:
-                run = run_replay(packed, packed.ids[:n], scheduler, storage_path=storage,
-                                 name=f"scale_{n}", checkpoint_at=[args.milestone])
+                run = run_replay(packed, packed.ids[:n], built.scheduler, storage_path=storage,
+                                 name=f"scale_{n}", checkpoint_at=sorted(built.pause_points))
             per_trial_s = run.wall_s / n
             kept = int((run.trials["evals_trained"] == 30).sum())
             report["runs"].append({

@@ -24,6 +24,7 @@ from ray.tune import Callback
 
 from tune_seeds.config import TrainConfig
 from tune_seeds.results import ResultsTables
+from tune_seeds.scheduling import hyperband_milestones
 from tune_seeds.search import near_square_grid, random_pairs
 from tune_seeds.summary import format_summary, summarize
 from tune_seeds.sweep import (
@@ -31,7 +32,6 @@ from tune_seeds.sweep import (
     SweepSpec,
     build_trainable,
     build_tuner,
-    hyperband_milestones,
     load_spec,
     run_sweep,
 )

@@ -5,7 +5,7 @@ of thumb from four tasks; it leaves open how to choose the cut ``e``, the number
 trials started ``t`` and the number kept ``p`` for a new task. Our answer: plan on the
 curves recorded so far (a pilot cohort trained fully, or a previous sweep of a similar
 task) with the budget planner (:func:`tune_seeds.analysis.plan_early_discard`), then
-run :class:`schedulers.early_discard.EarlyDiscardScheduler` with the planned
+run :class:`~schedulers.early_discard.EarlyDiscardScheduler` with the planned
 milestone and keep count, and start the planned number of trials.
 
 The pilot's trials are bootstrapped (drawn with replacement) as stand-ins for the
@@ -24,52 +24,26 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import TrialScheduler
 
-from schedulers.early_discard import EarlyDiscardScheduler
 from tune_seeds.analysis.planner import plan_early_discard
 from tune_seeds.plan import EarlyDiscardPlan
+from tune_seeds.scheduling import build
 
 
 def scheduler_for_plan(
     plan: EarlyDiscardPlan,
     *,
-    time_attr: str = "eval_index",
     metric: str = "score",
-    mode: str = "max",
     cohort_size: int | None = None,
 ) -> TrialScheduler:
-    """The scheduler that carries out a plan.
-
-    An early-discarding plan becomes an :class:`EarlyDiscardScheduler` ranking by best
-    score after training starts (the planner's rule) at ``plan.cut_after`` and keeping
-    ``plan.kept`` trials; a full-training plan (nothing estimated to beat it) becomes a
-    :class:`FIFOScheduler`.
-
-    Args:
-        plan: a plan from the planner.
-        time_attr: result key counting evaluation intervals.
-        metric: result key ranked (higher is better with ``mode="max"``).
-        mode: ``"max"`` or ``"min"``.
-        cohort_size: trials decided together; None decides all started trials at once,
-            as planned. With cohorts, ``kept`` is scaled to each cohort
-            (``kept / started`` as a fraction).
+    """The scheduler that carries out a plan (:func:`tune_seeds.scheduling.build`'s
+    ``adaptive``): an :class:`EarlyDiscardScheduler` ranking by best score after
+    training starts at ``plan.cut_after`` and keeping ``plan.kept`` trials (a share
+    per cohort with ``cohort_size``), or a FIFO scheduler for a plan that stops nothing.
     """
-    if not plan.discards:
-        return FIFOScheduler()
-    keep: int | float = plan.kept
-    if cohort_size is not None:
-        keep = min(1.0, plan.kept / plan.started)
-    return EarlyDiscardScheduler(
-        milestone=plan.cut_after,
-        keep=keep,
-        cohort_size=cohort_size,
-        time_attr=time_attr,
-        metric=metric,
-        mode=mode,
-        rank_by="best",
-        rank_from=1,  # the step-0 evaluation is not ranked, as in the planner
-    )
+    return build("adaptive", plan.total_evals, metric=metric, plan=plan,
+                 cohort_size=cohort_size).scheduler
 
 
 def adaptive_early_discard(
@@ -77,7 +51,6 @@ def adaptive_early_discard(
     budget: float,
     *,
     metric: str = "score",
-    time_attr: str = "eval_index",
     cohort_size: int | None = None,
     n_evals: int | None = None,
     n_resamples: int = 2000,
@@ -90,7 +63,6 @@ def adaptive_early_discard(
             ``(trials, T + 1)`` score matrix).
         budget: budget of the new sweep in full runs.
         metric: score column of the curves and result key to rank (higher is better).
-        time_attr: result key counting evaluation intervals.
         cohort_size: see :func:`scheduler_for_plan`.
         n_evals: T, intervals of a full run (default: the largest recorded eval_index).
         n_resamples: Monte-Carlo resamples of the planner.
@@ -105,7 +77,5 @@ def adaptive_early_discard(
         curves, budget, metric=metric, n_evals=n_evals, n_resamples=n_resamples,
         seed=seed, replace=True,
     )
-    scheduler = scheduler_for_plan(
-        plan.plan, time_attr=time_attr, metric=metric, mode="max", cohort_size=cohort_size
-    )
+    scheduler = scheduler_for_plan(plan.plan, metric=metric, cohort_size=cohort_size)
     return scheduler, plan.started

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,9 +36,9 @@ import pandas as pd
 from tune_seeds.analysis.planner import curve_matrix, plan_early_discard
 from tune_seeds.plan import EarlyDiscardPlan
 from tune_seeds.replay import ReplayCurves, run_replay
+from tune_seeds.scheduling import NAMES, Scheduling, build, callbacks_for
 
-SCHEDULERS: tuple[str, ...] = ("fifo", "early-discard", "adaptive", "asha", "hyperband", "median")
-TIME_ATTR = "eval_index"
+SCHEDULERS: tuple[str, ...] = NAMES
 METRIC = "score"
 
 
@@ -47,32 +48,29 @@ class Setting:
 
     Attributes:
         name: scheduler name (one of :data:`SCHEDULERS`).
-        make: builds a fresh scheduler (schedulers are stateful: one per run).
         started: trials to start.
-        milestone: cut of an early-discarding plan (None otherwise).
-        keep: trials kept by an early-discarding plan (None otherwise).
-        checkpoint_at: evaluations whose reports carry a checkpoint (None: all).
+        options: keyword arguments of :func:`tune_seeds.scheduling.build` besides the
+            name and the run length.
+        plan: the early-discarding plan carried out (None for the schedulers without
+            a budget).
     """
 
     name: str
-    make: Callable[[], object]
     started: int
-    milestone: int | None = None
-    keep: int | None = None
-    checkpoint_at: tuple[int, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    plan: EarlyDiscardPlan | None = None
 
+    def build(self, n_evals: int) -> Scheduling:
+        """A fresh scheduler (they are stateful: one per run) and its pause points."""
+        return build(self.name, n_evals, metric=METRIC, **self.options)
 
-def _plan_setting(name: str, plan: EarlyDiscardPlan) -> Setting:
-    from tune_seeds.adaptive import scheduler_for_plan
+    @property
+    def milestone(self) -> int | None:
+        return self.plan.cut_after if self.plan is not None and self.plan.discards else None
 
-    return Setting(
-        name,
-        lambda: scheduler_for_plan(plan, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
-        plan.started,
-        plan.cut_after if plan.discards else None,
-        plan.kept if plan.discards else None,
-        tuple(sorted(plan.pause_points)),
-    )
+    @property
+    def keep(self) -> int | None:
+        return self.plan.kept if self.plan is not None and self.plan.discards else None
 
 
 def settings_for(
@@ -99,41 +97,30 @@ def settings_for(
             (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`).
         n_resamples, seed: the adaptive planner's resampling.
     """
-    from ray.tune.schedulers import MedianStoppingRule
-
-    from schedulers.comparators import asha_scheduler, hyperband_scheduler
-
     rule = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, fraction, keep_share)
     if rule.started > pool_size:
         rule = EarlyDiscardPlan(pool_size, rule.cut_after, min(rule.kept, pool_size), n_evals)
-    started, milestone = rule.started, rule.cut_after
+    fifo = EarlyDiscardPlan.full_training(min(int(budget), pool_size), n_evals)
     out = []
     for name in names:
         if name == "fifo":
-            out.append(_plan_setting(
-                name, EarlyDiscardPlan.full_training(min(int(budget), pool_size), n_evals)))
+            out.append(Setting(name, fifo.started, plan=fifo))
         elif name == "early-discard":
-            out.append(_plan_setting(name, rule))
+            out.append(Setting(name, rule.started, dict(milestone=rule.cut_after,
+                                                        keep=rule.kept), rule))
         elif name == "adaptive":
             if pilot is None:
                 raise ValueError("the adaptive scheduler needs pilot curves")
-            estimate = plan_early_discard(
+            plan = plan_early_discard(
                 pilot, budget, n_resamples=n_resamples, seed=seed, replace=True,
                 max_started=pool_size,
-            )
-            out.append(_plan_setting(name, estimate.plan))
-        elif name == "asha":
-            out.append(Setting(name, lambda: asha_scheduler(
-                n_evals, grace_period=milestone, reduction_factor=3, time_attr=TIME_ATTR,
-                metric=METRIC, mode="max"), started, checkpoint_at=()))
+            ).plan
+            out.append(Setting(name, plan.started, dict(plan=plan), plan))
+        elif name in ("asha", "median"):
+            # As many trials as the rule of thumb, its cut as their grace period.
+            out.append(Setting(name, rule.started, dict(grace_period=rule.cut_after)))
         elif name == "hyperband":
-            out.append(Setting(name, lambda: hyperband_scheduler(
-                n_evals, reduction_factor=3, time_attr=TIME_ATTR, metric=METRIC, mode="max"),
-                started))
-        elif name == "median":
-            out.append(Setting(name, lambda: MedianStoppingRule(
-                time_attr=TIME_ATTR, metric=METRIC, mode="max", grace_period=milestone,
-                min_samples_required=3), started, checkpoint_at=()))
+            out.append(Setting(name, rule.started))
         else:
             raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
     return out
@@ -194,11 +181,13 @@ def compare_schedulers(
             n_resamples=n_resamples, seed=seed + r,
         )
         for s in settings:
+            built = s.build(T)
             with tempfile.TemporaryDirectory(prefix="replay_") as storage:
                 run = run_replay(
-                    packed, pool[: s.started], s.make(), storage_path=storage,
-                    name=f"{s.name}_{r}", checkpoint_at=s.checkpoint_at,
+                    packed, pool[: s.started], built.scheduler, storage_path=storage,
+                    name=f"{s.name}_{r}", checkpoint_at=sorted(built.pause_points),
                     max_concurrent_trials=max_concurrent_trials,
+                    callbacks=callbacks_for(built.scheduler),
                 )
             rows.append({
                 "repeat": r, "scheduler": s.name, "started": s.started,

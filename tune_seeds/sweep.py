@@ -7,7 +7,7 @@ by :func:`run_sweep`:
    token authentication) or joins a cluster (``address="auto"``,
    ``"host:port"`` or ``"ray://host:port"``).
 2. :func:`build_tuner` wires the pieces: the seed pairs of
-   :mod:`tune_seeds.search`, a scheduler (:func:`build_scheduler`, every budget in
+   :mod:`tune_seeds.search`, a scheduler (:mod:`tune_seeds.scheduling`, every budget in
    evaluation intervals with ``time_attr="eval_index"``), the function trainable
    of :mod:`tune_seeds.trainable` with its CPUs/GPUs (fractional GPUs let several
    trials share one), retries from checkpoints (``FailureConfig``), the
@@ -47,6 +47,7 @@ from ray.tune import Callback
 
 from tune_seeds.config import TrainConfig
 from tune_seeds.preflight import wait_for_resources
+from tune_seeds.scheduling import Scheduling, build, callbacks_for
 from tune_seeds.search import SEARCHES, build_searcher
 
 SCHEDULERS = ("fifo", "asha", "hyperband", "early-discard")
@@ -277,64 +278,23 @@ def _expand(path: str) -> str:
 # -- scheduler ----------------------------------------------------------------
 
 
-def hyperband_milestones(max_t: int, eta: float) -> set[int]:
-    """Every ``eval_index`` at which Ray's HyperBand may pause a trial.
-
-    Mirrors :class:`ray.tune.schedulers.HyperBandScheduler`: bracket ``s`` starts
-    at ``r0 = int(max_t * eta**-s)`` and multiplies by ``eta`` up to ``max_t``.
-
-    >>> sorted(hyperband_milestones(30, 3))
-    [1, 3, 9, 10, 27]
-    """
-    s_max_1 = round(math.log(max_t) / math.log(eta)) + 1
-    points: set[int] = set()
-    for s in range(s_max_1):
-        r = int(max_t * eta ** (-s))
-        while 0 < r < max_t:
-            points.add(r)
-            r = int(min(r * eta, max_t))
-    return points
+def scheduling(spec: SchedulerSpec, total_evals: int) -> Scheduling:
+    """The sweep's scheduler and its pause points (:func:`tune_seeds.scheduling.build`)."""
+    return build(
+        spec.name, total_evals, metric=spec.metric, milestone=spec.milestone(total_evals),
+        keep=spec.keep, cohort_size=spec.cohort_size, rank_by=spec.rank_by,
+        grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
+    )
 
 
-def pause_points(spec: SchedulerSpec, total_evals: int) -> set[int]:
+def pause_points(spec: SchedulerSpec, total_evals: int) -> frozenset[int]:
     """Evaluations after which the scheduler may pause a trial: they need a checkpoint."""
-    if spec.name == "early-discard":
-        return {spec.milestone(total_evals)}
-    if spec.name == "hyperband":
-        return hyperband_milestones(total_evals, spec.reduction_factor)
-    return set()
+    return scheduling(spec, total_evals).pause_points
 
 
 def build_scheduler(spec: SchedulerSpec, total_evals: int) -> Any:
     """The Tune scheduler, with ``time_attr="eval_index"`` and budgets in evaluations."""
-    from ray.tune.schedulers import FIFOScheduler
-
-    from schedulers import EarlyDiscardScheduler, asha_scheduler, hyperband_scheduler
-
-    common = dict(time_attr="eval_index", metric=spec.metric, mode="max")
-    if spec.name == "fifo":
-        return FIFOScheduler()
-    if spec.name == "asha":
-        return asha_scheduler(
-            total_evals, spec.grace_period, spec.reduction_factor, **common
-        )
-    if spec.name == "hyperband":
-        return hyperband_scheduler(total_evals, spec.reduction_factor, **common)
-    return EarlyDiscardScheduler(
-        milestone=spec.milestone(total_evals), keep=spec.keep,
-        cohort_size=spec.cohort_size, rank_by=spec.rank_by, rank_from=1, **common,
-    )
-
-
-def scheduler_callbacks(scheduler: Any) -> list[Any]:
-    """Tune callbacks a scheduler needs: its state across a restore (early discarding,
-    ASHA), and a guard that fails a stalled run, naming the waiting trials, instead of
-    letting it wait forever (``$TUNE_SEEDS_STALL_TIMEOUT_S``, default 300 s)."""
-    from schedulers.stall import StallGuard
-
-    make = getattr(scheduler, "state_callback", None)
-    guard = StallGuard(time_attr="eval_index", describe=scheduler.debug_string)
-    return [*([make()] if callable(make) else []), guard]
+    return scheduling(spec, total_evals).scheduler
 
 
 # -- Ray ----------------------------------------------------------------------
@@ -587,7 +547,7 @@ def build_tuner(
     scheduler = build_scheduler(spec.scheduler, total)
     callbacks = [
         ResultsTables(spec.tables_dir, spec.train.task, total, spec.tables_every_s),
-        *scheduler_callbacks(scheduler),
+        *callbacks_for(scheduler),
         *([] if spec.keep_checkpoints else [DropFinishedCheckpoints()]),
         *(extra_callbacks or []),
     ]
