@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-checkpoint-gb", type=number(float, 0, low_open=True),
                    help="most disk the paused checkpoints of early discarding may take; "
                    "without --cohort-size the cohort is sized to fit it (default: "
-                   f"{DISK_SHARE:.0%} of the storage's free space)")
+                   f"{DISK_SHARE:.0%}% of the storage's free space)")
     g.add_argument("--tune-loggers", action="store_true",
                    help="also write Tune's per-trial progress.csv/result.json (slower)")
     g.add_argument("--tables-every", type=number(float, 0), default=30.0,

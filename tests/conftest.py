@@ -10,6 +10,13 @@ import pytest
 
 from tune_seeds.config import TrainConfig
 
+# Ray fixes its authentication mode once per process, at the first ray.init: a test
+# process that started a token-auth instance breaks every later instance started
+# with authentication off, and the other way round. The in-process Ray instances of
+# the tests all run with it off; the tests of token authentication (the dashboard's,
+# the real cluster's) run Ray in processes of their own with their own environment.
+os.environ["RAY_AUTH_MODE"] = "disabled"
+
 WORDS = (
     "good great fine bad awful poor the a movie film plot actor scene story was is very "
     'not quite rather "quoted" it\'s dull bright'
