@@ -3,7 +3,7 @@
 an early-discard sweep on full MRPC sized to the time left, and its throughput.
 
 Made for a machine with one GPU, no network and a python3 that has torch and
-transformers but no Ray (``/work/shared/docs/gpu-notes.md``). It runs end to end in
+transformers but no Ray. It runs end to end in
 ``--time-limit`` seconds (default 480, 8 minutes) from a fresh copy of the repository.
 
 What to bring (besides a fresh copy of this repository, which goes on ``PYTHONPATH``

@@ -136,7 +136,12 @@ def read(path: str | Path) -> Any:
 
 
 def write(nb: Any, path: str | Path) -> None:
-    """Save an executed notebook."""
+    """Save an executed notebook, without its stderr streams (library warnings that name
+    the machine's paths; :func:`text_outputs` ignores them too)."""
     import nbformat
 
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nbformat.write(nb, Path(path))
