@@ -28,6 +28,7 @@ from tune_seeds.tables import (
     is_synthetic,
     load_any,
     load_results,
+    read_table,
     trials_from_curves,
     validate_curves,
 )
@@ -165,6 +166,33 @@ def test_tables_roundtrip_and_errors(tmp_path):
     # A resumed trial reports steps twice: the last row wins.
     dup = pd.concat([curves, curves.iloc[[5]].assign(score=0.0)])
     assert validate_curves(dup).iloc[5]["score"] == 0.0
+
+
+def test_a_table_replaced_while_read_is_read_whole(tmp_path):
+    # A sweep replaces its tables while others (the progress view, a watcher) read
+    # them: every read must see one whole version, old or new.
+    import threading
+
+    from tune_seeds.results import write_atomic
+
+    path = tmp_path / "trials.parquet"
+    small, large = (synthetic_curves(n, 2, seed=0) for n in (1, 40))
+    write_atomic(small, path)
+    stop = threading.Event()
+
+    def rewrite():
+        while not stop.is_set():
+            for frame in (large, small):
+                write_atomic(frame, path)
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        lengths = {len(read_table(path)) for _ in range(300)}
+    finally:
+        stop.set()
+        writer.join()
+    assert lengths <= {len(small), len(large)}
 
 
 def _only_curves(tmp_path, name="only_curves"):

@@ -35,7 +35,7 @@ from tune_seeds.sweep import (
     load_spec,
     run_sweep,
 )
-from tune_seeds.tables import load_results
+from tune_seeds.tables import load_results, read_table
 
 pytestmark = pytest.mark.ray
 
@@ -258,7 +258,7 @@ def test_sigint_then_resume_gives_the_uninterrupted_tables(reference, glue_fixtu
     finished = pd.DataFrame()
     while time.monotonic() < deadline and proc.poll() is None:
         if tables.exists():
-            finished = pd.read_parquet(tables).dropna(subset=["stopped_by"])
+            finished = read_table(tables).dropna(subset=["stopped_by"])
             if len(finished) >= 2:
                 break
         time.sleep(0.2)

@@ -26,6 +26,7 @@ rebuilds the trials table from it (best score, best step, final score, compute).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,17 @@ def validate_curves(curves: pd.DataFrame, source: str = "curves table") -> pd.Da
     return out
 
 
+def read_parquet_whole(path: str | Path) -> pd.DataFrame:
+    """Read a parquet file that a running sweep may be replacing.
+
+    A running sweep replaces its tables atomically, but pyarrow takes a file's size
+    and opens it in two steps: a replacement in between makes it read the new file at
+    the old file's footer offset ("Couldn't deserialize thrift"). Reading the bytes
+    through one open file sees one version, whole.
+    """
+    return pd.read_parquet(io.BytesIO(Path(path).read_bytes()))
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a ``.parquet`` or ``.csv`` file into a DataFrame.
 
@@ -132,7 +144,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        return read_parquet_whole(path)
     if suffix == ".csv":
         return pd.read_csv(path)
     raise ValueError(f"{path}: expected a .parquet or .csv file, not {suffix or 'no suffix'}")
@@ -233,8 +245,8 @@ def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing = [name for name, p in paths.items() if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{results_dir} has no {' and no '.join(missing)}")
-    trials = validate_trials(pd.read_parquet(paths[TRIALS_FILE]), str(paths[TRIALS_FILE]))
-    curves = validate_curves(pd.read_parquet(paths[CURVES_FILE]), str(paths[CURVES_FILE]))
+    trials = validate_trials(read_parquet_whole(paths[TRIALS_FILE]), str(paths[TRIALS_FILE]))
+    curves = validate_curves(read_parquet_whole(paths[CURVES_FILE]), str(paths[CURVES_FILE]))
     return trials, curves
 
 
