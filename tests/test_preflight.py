@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from tune_seeds import dryrun, model, preflight
-from tune_seeds.config import TrainConfig
-from tune_seeds.dryrun import Probe, estimate_wall_s, paused_checkpoints, sweep_compute
-from tune_seeds.preflight import PreflightError, check_storage, wait_for_resources
-from tune_seeds.sweep import SchedulerSpec, SweepSpec
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.dryrun import Probe, estimate_wall_s, paused_checkpoints, sweep_compute
+from tune_seeds.tuning.preflight import PreflightError, check_storage, wait_for_resources
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
 
 from .test_sweep import tiny_cli_args
 
@@ -205,7 +205,7 @@ def test_checkpoints_held_at_once():
 
 
 def test_disk_bounds_the_cohort_of_paused_checkpoints():
-    from tune_seeds.dryrun import disk_bounded_cohort
+    from tune_seeds.tuning.dryrun import disk_bounded_cohort
 
     gb = 10**9
     ed = spec(scheduler=SchedulerSpec(keep=0.5))  # 400 trials, whole-sweep cohort
@@ -225,7 +225,7 @@ def test_disk_bounds_the_cohort_of_paused_checkpoints():
 
 
 def test_checkpoint_size_is_counted_without_loading_weights():
-    from tune_seeds.dryrun import checkpoint_bytes
+    from tune_seeds.tuning.dryrun import checkpoint_bytes
 
     # The default MiniLM-L6 with a 2-label head: 22.7M parameters, 3 float32 copies.
     assert checkpoint_bytes(TrainConfig(task="mrpc")) == 12 * 22_713_986

@@ -22,20 +22,20 @@ import pytest
 import ray
 from ray.tune import Callback
 
-from tune_seeds.config import TrainConfig
-from tune_seeds.results import ResultsTables
-from tune_seeds.scheduling import hyperband_milestones
-from tune_seeds.search import near_square_grid, random_pairs
-from tune_seeds.summary import format_summary, summarize
-from tune_seeds.sweep import (
-    SchedulerSpec,
-    SweepSpec,
-    build_trainable,
-    build_tuner,
-    load_spec,
-    run_sweep,
-)
+from tune_seeds.reporting.summary import format_summary, summarize
+from tune_seeds.schedulers.factory import hyperband_milestones
 from tune_seeds.tables import load_results, read_table
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.results import ResultsTables
+from tune_seeds.tuning.search import near_square_grid, random_pairs
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
+from tune_seeds.tuning.storage import load_spec
+from tune_seeds.tuning.sweep import build_trainable, build_tuner, run_sweep
+
+try:
+    from tests.faults import failing_seed_trial
+except ImportError:  # the test runner imported this module as top level
+    from faults import failing_seed_trial
 
 pytestmark = pytest.mark.ray
 
@@ -186,10 +186,10 @@ class RestoreLog(Callback):
 def test_failed_trial_is_retried_from_its_checkpoint(reference, glue_fixture_dir, tmp_path):
     spec = tiny_spec(glue_fixture_dir, tmp_path, "retry", wi_seeds=(1,), do_seeds=(2, 3),
                      max_failures=1, checkpoint_every=2)
-    fault = {"wi_seed": 1, "do_seed": 2, "eval_index": 3, "marker": str(tmp_path / "failed")}
+    fail_once = {"wi_seed": 1, "do_seed": 2, "eval_index": 3, "marker": str(tmp_path / "failed")}
     log = RestoreLog()
-    tuner = build_tuner(spec, trainable=build_trainable(spec, fault), extra_callbacks=[log],
-                        verbose=0)
+    trainable = build_trainable(spec, failing_seed_trial, fail_once=fail_once)
+    tuner = build_tuner(spec, trainable=trainable, extra_callbacks=[log], verbose=0)
     tuner.fit()
     assert (tmp_path / "failed").exists()
     trials, curves = load_results(spec.tables_dir)
@@ -347,7 +347,7 @@ def test_help_explains_the_options(capsys):
 
 
 def test_spec_round_trips_through_sweep_json(glue_fixture_dir, tmp_path):
-    from tune_seeds.sweep import save_spec
+    from tune_seeds.tuning.storage import save_spec
 
     spec = tiny_spec(glue_fixture_dir, tmp_path, "saved", search="random", num_samples=3,
                      scheduler=SchedulerSpec("early-discard", cohort_size=4, keep=0.25))
