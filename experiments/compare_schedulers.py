@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
 
-    from tune_seeds import plots
+    from tune_seeds.reporting import plots
 
     synthetic = is_synthetic(curves)
     summary = summarize(runs)

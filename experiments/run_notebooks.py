@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from tune_seeds import notebooks
+from tune_seeds.reporting import notebooks
 
 
 def main(argv: list[str] | None = None) -> int:

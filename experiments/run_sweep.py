@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    from tune_seeds.reporting.summary import format_summary, summarize
+    from tune_seeds.reporting.report import format_summary, sweep_report
     from tune_seeds.schedulers.stall import SweepStalled
     from tune_seeds.tables import load_results
     from tune_seeds.tuning.sweep import run_sweep
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         print("No trial reported a result; no tables were written.")
         return 1
     print()
-    print(format_summary(summarize(trials, spec.train.task, spec.train.total_evals)))
+    print(format_summary(sweep_report(trials, total_evals=spec.train.total_evals)))
     print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
     unfinished = unfinished_trials(trials, spec.trial_count, waiting_in_tune)
     if unfinished:

@@ -383,7 +383,7 @@ def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, mon
     import pyarrow.fs
     from ray.train._internal.storage import _FilesystemSyncer
 
-    from tune_seeds import atomic_sync
+    from tune_seeds.tuning import atomic_sync
 
     staging, dest = _staging(tmp_path / "staging"), tmp_path / "exp"
     dest.mkdir()

@@ -332,14 +332,3 @@ def test_cut_report_and_its_words_on_the_page(sweep):
     page = render(findings([as_sweep(trials, curves)]))
     assert f"| 8 (27%) | {direct:.3f} |" in squeeze(page)
     assert f"At 27% of training, near the paper's cut, it is {direct:.2f}" in page
-
-
-def test_doctests_of_the_analysis_modules():
-    import doctest
-
-    import tune_seeds.analysis.planner as planner
-    import tune_seeds.tables as tables
-
-    for module in (planner, tables):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__

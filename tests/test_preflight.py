@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tune_seeds import dryrun, model, preflight
+from tune_seeds.trial import model
 from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning import dryrun, preflight
 from tune_seeds.tuning.dryrun import Probe, estimate_wall_s, paused_checkpoints, sweep_compute
 from tune_seeds.tuning.preflight import PreflightError, check_storage, wait_for_resources
 from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
@@ -303,10 +304,3 @@ def test_cluster_that_autoscales_is_waited_for_a_bounded_time():
 def test_hub_names_are_not_paths():
     assert not model.looks_like_path("sentence-transformers/all-MiniLM-L6-v2")
     assert all(model.looks_like_path(n) for n in ("/m", "./m", "../m", "~/m", "a/b/c", "m/"))
-
-
-def test_doctests():
-    import doctest
-
-    for module in (dryrun, preflight, model):
-        assert doctest.testmod(module).failed == 0

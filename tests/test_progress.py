@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tune_seeds import progress
 from tune_seeds.schedulers import planned_compute
+from tune_seeds.tuning import progress
 from tune_seeds.tuning.progress import (
     ProgressLine,
     TrialView,

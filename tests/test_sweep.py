@@ -22,7 +22,7 @@ import pytest
 import ray
 from ray.tune import Callback
 
-from tune_seeds.reporting.summary import format_summary, summarize
+from tune_seeds.reporting.report import format_summary, sweep_report
 from tune_seeds.schedulers.factory import hyperband_milestones
 from tune_seeds.tables import load_results, read_table
 from tune_seeds.trial.config import TrainConfig
@@ -91,9 +91,9 @@ def test_fifo_grid_runs_every_pair_to_the_end(reference):
     best = curves.groupby("trial_id").score.max()
     assert (trials.set_index("trial_id").best_score == best).all()
     assert set(curves.task) == {"rte"}
-    summary = summarize(trials, "rte", TOTAL)
-    assert (summary.evals_used, summary.evals_fifo) == (36, 36)
-    assert "6 completed" in format_summary(summary)
+    report = sweep_report(trials, total_evals=TOTAL)
+    assert (report["compute"]["evals_used"], report["compute"]["evals_fifo"]) == (36, 36)
+    assert "6 completed" in format_summary(report)
 
 
 def test_asha_random_stops_trials_only_at_rungs(reference, glue_fixture_dir, tmp_path):
@@ -147,7 +147,8 @@ def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path
     assert sorted(t.index) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert {p for p in t.index if t.loc[p, "stopped_by"] == "completed"} == kept
     assert sorted(t.evals_trained) == [2, 2, TOTAL, TOTAL]
-    assert summarize(trials, "rte", TOTAL).evals_used == 4 * 2 + 2 * (TOTAL - 2)
+    assert sweep_report(trials, total_evals=TOTAL)["compute"]["evals_used"] == 4 * 2 + 2 * (
+        TOTAL - 2)
     pd.testing.assert_frame_equal(curves_by_pair(curves), curves_by_pair(ref).loc[
         curves_by_pair(curves).index])
 

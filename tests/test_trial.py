@@ -252,7 +252,7 @@ def test_fp16_overflow_is_skipped_by_the_scaler_not_a_divergence(
 def test_fp16_non_finite_losses_in_a_row_become_a_divergence(
     tiny_config: TrainConfig, data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tune_seeds import training
+    from tune_seeds.trial import training
 
     monkeypatch.setattr(training, "FP16_SKIPS_BEFORE_DIVERGED", 2)
     trial = Trial(tiny_config.replace(precision="fp16"), 3, 7, data=data)

@@ -1,11 +1,24 @@
-"""The numbers of a sweep report, as one JSON-ready dict (used by ``experiments/analyze.py``).
+"""The report of a sweep: one JSON-ready dict, printed in full or as a summary.
 
 :func:`sweep_report` gathers the expected-best table, the WI-against-DO variance
-views, the failed runs and the best seeds of a trials table; :func:`planner_report`
-adds the budget planner's recommended plans, computed on the curves;
-:func:`format_report` renders the same dict as plain-text tables. Keeping everything
-on one dict means the printed report, ``--json`` and the findings page
+views, the failed runs, the best seeds and (given a run's length) the compute used
+against FIFO, from a trials table; :func:`planner_report` adds the budget planner's
+recommended plans, computed on the curves. :func:`format_report` renders the dict as
+plain-text tables (``experiments/analyze.py``), :func:`format_summary` as the few
+lines printed at the end of a sweep (``experiments/run_sweep.py``). Everything comes
+from one dict, so the printed report, the summary, ``--json`` and the findings page
 (:mod:`tune_seeds.reporting.findings`) can never disagree.
+
+>>> import pandas as pd
+>>> trials = pd.DataFrame({"trial_id": ["a", "b"], "wi_seed": [1, 2], "do_seed": [1, 1],
+...     "status": "TERMINATED", "stopped_by": ["completed", "scheduler"],
+...     "best_score": [0.8, 0.6], "best_step": [10, 5], "evals_trained": [30, 9],
+...     "task": "rte"})
+>>> report = sweep_report(trials, total_evals=30)
+>>> report["compute"]["evals_used"], report["compute"]["evals_fifo"]
+(39, 60)
+>>> print(format_summary(report).splitlines()[0])
+Sweep summary: rte, 2 trials (1 completed, 1 scheduler)
 """
 
 from __future__ import annotations
@@ -55,6 +68,7 @@ def sweep_report(
     score: str = "best_score",
     n_best: int = 5,
     synthetic: bool = False,
+    total_evals: int | None = None,
 ) -> dict[str, Any]:
     """Every number of the report of one sweep.
 
@@ -65,10 +79,13 @@ def sweep_report(
         score: the column analysed.
         n_best: how many best seeds and trials to list.
         synthetic: mark the report as made from synthetic data.
+        total_evals: evaluation intervals of a full run; adds ``compute``, the
+            intervals trained against those of FIFO (every trial to the end).
 
     Returns:
-        A dict with ``meta``, ``expected_best``, ``variance``, ``anova``,
-        ``best_vs_worst``, ``failures`` and ``best_seeds``.
+        A dict with ``meta`` (``stopped_by``: trials per way they ended, where the
+        table says), ``expected_best``, ``variance``, ``anova``, ``best_vs_worst``,
+        ``failures``, ``best_seeds`` and, with ``total_evals``, ``compute``.
     """
     values = trials[score].dropna()
     tasks = sorted(trials["task"].dropna().unique()) if "task" in trials.columns else []
@@ -83,6 +100,13 @@ def sweep_report(
             "n_do_seeds": int(trials["do_seed"].nunique()),
         }
     }
+    if "stopped_by" in trials.columns:
+        counts = trials["stopped_by"].fillna("unfinished").value_counts()
+        report["meta"]["stopped_by"] = {str(k): int(v) for k, v in sorted(counts.items())}
+    if total_evals is not None:
+        used, fifo = int(trials["evals_trained"].sum()), len(trials) * int(total_evals)
+        report["compute"] = {"evals_used": used, "evals_fifo": fifo,
+                             "share": used / fifo if fifo else None}
     evp = expected_validation_performance(values, default_ns(len(values)))
     report["expected_best"] = evp[["n", "mean", "sd"]].to_dict(orient="records")
     report["variance"] = factor_sd(trials, score).to_dict()
@@ -118,9 +142,9 @@ def sweep_report(
         f: seed_means(trials, f, score).head(n_best).reset_index().to_dict(orient="records")
         for f in FACTORS
     }
-    report["best_seeds"]["trials"] = best_trials[["wi_seed", "do_seed", score]].to_dict(
-        orient="records"
-    )
+    shown = ["wi_seed", "do_seed", score,
+             *(c for c in ("best_step", "stopped_by") if c in trials.columns)]
+    report["best_seeds"]["trials"] = best_trials[shown].to_dict(orient="records")
     return _clean(report)
 
 
@@ -196,7 +220,7 @@ def cut_report(curves: pd.DataFrame, shares: tuple[float, ...] = CUT_SHARES) -> 
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     if isinstance(v, float):
         return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
@@ -204,11 +228,8 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(x.rjust(w) for x, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
+    table = pd.DataFrame(rows).reindex(columns=columns).astype(object)
+    return table.to_string(index=False, formatters=dict.fromkeys(columns, _fmt), na_rep="n/a")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -274,3 +295,38 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("\nSpearman correlation of best-so-far at the cut with the final best")
         out.append(_table(report["cut_correlation"], ["milestone", "share", "spearman"]))
     return "\n".join(out)
+
+
+SUMMARY_NS = (1, 5, 10)
+"""The n of the summary's expected best (and all trials)."""
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The few lines printed at the end of a sweep, from :func:`sweep_report`'s dict:
+    the best pairs, the expected best of n trials, compute against FIFO, failed runs."""
+    meta = report["meta"]
+    ended = ", ".join(f"{n} {how}" for how, n in meta.get("stopped_by", {}).items())
+    lines = [f"Sweep summary: {', '.join(meta['tasks']) or 'unknown task'}, "
+             f"{meta['n_trials']} trials" + (f" ({ended})" if ended else "")]
+    best = report["best_seeds"]["trials"]
+    if best:
+        lines.append("Best (WI, DO) pairs:")
+        lines.append(_table(best, list(best[0])))
+    evp = [r for r in report["expected_best"]
+           if r["n"] in SUMMARY_NS or r["n"] == meta["n_scored"]]
+    if evp:
+        lines.append("Expected best score of n trials (EVP over every trial's best score):")
+        lines.append(_table(evp, ["n", "mean", "sd"]))
+    compute = report.get("compute")
+    if compute:
+        lines.append(
+            f"Compute: {compute['evals_used']} evaluation intervals, {compute['share']:.1%} "
+            f"of the {compute['evals_fifo']} a FIFO sweep of the same trials would train"
+        )
+    fails = report["failures"]
+    if "skipped" in fails:
+        lines.append(f"Failed runs: not counted ({fails['skipped']})")
+    else:
+        lines.append(f"Failed runs (best score <= {fails['threshold']:.3f}): "
+                     f"{fails['n_failed']} of {fails['n_trials']}")
+    return "\n".join(lines)

@@ -18,10 +18,13 @@ Precision (``config.precision``, see :mod:`tune_seeds.trial.precision`): autocas
 fp16 around the forward passes, weights and optimizer in float32, and for fp16 a
 gradient scaler whose state is part of the checkpoint.
 
->>> from tune_seeds.trial.config import TrainConfig
->>> trial = Trial(TrainConfig(task="rte", train_examples=160, dev_examples=32), 3, 7)
->>> for record in trial.evaluations():  # doctest: +SKIP
-...     print(record["eval_index"], record["score"])
+An example (it reads RTE from ``GLUE_DIR``, so it is not run as a test)::
+
+    from tune_seeds.trial.config import TrainConfig
+
+    trial = Trial(TrainConfig(task="rte", train_examples=160, dev_examples=32), 3, 7)
+    for record in trial.evaluations():
+        print(record["eval_index"], record["score"])
 """
 
 from __future__ import annotations
