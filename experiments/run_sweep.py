@@ -54,7 +54,7 @@ from tune_seeds.tuning.dryrun import DISK_SHARE
 from tune_seeds.tuning.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.tuning.search import SEARCHES, parse_seed_range
 from tune_seeds.tuning.spec import PAUSE_MODES, RANK_BY, SCHEDULERS, SchedulerSpec, SweepSpec
-from tune_seeds.tuning.storage import load_spec
+from tune_seeds.tuning.storage import load_spec, version_notice
 
 QUICK = {"task": "sst2", "lr": 2e-4, "train_examples": 160, "dev_examples": 100,
          "num_samples": 16, "keep": 0.25}
@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 raise ValueError("--dry-run plans a new sweep; it does not combine with --resume")
             spec = load_spec(args.storage_path, args.name)
+            notice = version_notice(args.storage_path, args.name)
+            if notice:
+                print(notice, flush=True)
             if spec.is_local:  # a damaged state would make Tune restart the sweep
                 from tune_seeds.tuning.atomic_sync import check_snapshot
 

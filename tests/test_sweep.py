@@ -348,12 +348,21 @@ def test_help_explains_the_options(capsys):
 
 
 def test_spec_round_trips_through_sweep_json(glue_fixture_dir, tmp_path):
-    from tune_seeds.tuning.storage import save_spec
+    from tune_seeds.tuning.storage import code_version, save_spec, version_notice
 
     spec = tiny_spec(glue_fixture_dir, tmp_path, "saved", search="random", num_samples=3,
                      scheduler=SchedulerSpec("early-discard", cohort_size=4, keep=0.25))
     save_spec(spec)
-    assert json.loads((tmp_path / "saved" / "sweep.json").read_text())["search"] == "random"
+    saved = json.loads((tmp_path / "saved" / "sweep.json").read_text())
+    assert saved["search"] == "random" and saved["code_version"] == code_version()
     assert load_spec(str(tmp_path), "saved") == spec
+    assert version_notice(str(tmp_path), "saved") is None
+    saved["code_version"] = "0.0.1 (git 0000000)"
+    (tmp_path / "saved" / "sweep.json").write_text(json.dumps(saved))
+    assert load_spec(str(tmp_path), "saved") == spec
+    assert "started by tune-seeds 0.0.1 (git 0000000)" in version_notice(str(tmp_path), "saved")
+    del saved["code_version"]  # saved before versions were recorded
+    (tmp_path / "saved" / "sweep.json").write_text(json.dumps(saved))
+    assert version_notice(str(tmp_path), "saved") is None
     assert replace(spec, name="x").experiment_path == f"{tmp_path}/x"
     assert near_square_grid(4, spec.wi_seeds, spec.do_seeds) == [(1, 1), (1, 2), (2, 1), (2, 2)]
