@@ -1,4 +1,4 @@
-"""Tests of schedulers/: EarlyDiscardScheduler on real (small) Tune runs, comparators.
+"""Tests of tune_seeds.schedulers: EarlyDiscardScheduler on real (small) Tune runs, comparators.
 
 Expected decisions are computed here from the synthetic curves, independently of the
 scheduler's own ranking code. Compute is measured twice: from the trainable's ledger

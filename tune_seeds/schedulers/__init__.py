@@ -14,11 +14,9 @@
 from tune_seeds.schedulers.comparators import (
     RestorableASHA,
     asha_scheduler,
-    early_discard_compute,
     hyperband_scheduler,
-    total_compute,
-    trial_compute,
 )
+from tune_seeds.schedulers.compute import early_discard_compute, total_compute, trial_compute
 from tune_seeds.schedulers.early_discard import (
     DECISIONS_FILE,
     EarlyDiscardScheduler,

@@ -87,7 +87,7 @@ def planned_compute(
         >>> planned_compute(10, milestone=8, keep=0.5, max_t=30, cohort_size=4)  # 2 + 2 + 1 kept
         190
     """
-    from tune_seeds.schedulers.comparators import early_discard_compute
+    from tune_seeds.schedulers.compute import early_discard_compute
 
     size = cohort_size or max(num_trials, 1)
     cohorts = [min(size, num_trials - first) for first in range(0, num_trials, size)]

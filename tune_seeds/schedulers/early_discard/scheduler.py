@@ -62,7 +62,7 @@ class EarlyDiscardScheduler(FIFOScheduler):
     finish, error or are removed before the milestone leave their cohort without
     blocking it. Compute, in ``time_attr`` units: ``n * milestone + kept * (T -
     milestone)`` for ``n`` trials of ``T`` units (see
-    :func:`tune_seeds.schedulers.comparators.early_discard_compute`).
+    :func:`tune_seeds.schedulers.compute.early_discard_compute`).
 
     Requirements and limits:
 
