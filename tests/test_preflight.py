@@ -240,6 +240,14 @@ def test_wall_time_estimate_adds_up():
     assert estimate_wall_s(s, probe, sweep_compute(s), running=2) == pytest.approx(
         (10 * 2.0 + 10 * 1.0 + 300 * (10 * 0.1 + 1.0)) / 2
     )
+    # Recompute pauses retrain the kept trials to the milestone: steps, no evaluations.
+    ed = spec(num_samples=10, scheduler=SchedulerSpec("early-discard", keep=0.5))
+    total, milestone = ed.train.total_evals, ed.scheduler.milestone(ed.train.total_evals)
+    again = sweep_compute(replace(ed, pause_mode="recompute"))
+    assert again.recomputed == 5 * milestone and sweep_compute(ed).recomputed == 0
+    extra = estimate_wall_s(replace(ed, pause_mode="recompute"), probe, again, running=2) - (
+        estimate_wall_s(ed, probe, sweep_compute(ed), running=2))
+    assert extra == pytest.approx(5 * milestone * (300 / total * 0.1) / 2)
     assert dryrun.concurrency(replace(s, cpus_per_trial=0.5), cpus=2, gpus=0) == 4
     assert dryrun.concurrency(replace(s, gpus_per_trial=0.25, max_concurrent=3), 16, 1) == 3
     assert dryrun.concurrency(replace(s, gpus_per_trial=0.1), cpus=16, gpus=1) == 10

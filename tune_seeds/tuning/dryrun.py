@@ -38,12 +38,15 @@ class Compute:
         fifo: intervals of the same trials all trained to the end.
         resumed: trials known to restart from a checkpoint after a pause.
         detail: how ``used`` comes about, in words.
+        recomputed: intervals retrained, without their evaluations, to bring paused
+            trials back to their position (``--pause-mode recompute``); not in ``used``.
     """
 
     used: int | None
     fifo: int
     resumed: int
     detail: str
+    recomputed: int = 0
 
 
 def kept_trials(scheduler: SchedulerSpec, trials: int, total: int) -> int:
@@ -74,7 +77,8 @@ def sweep_compute(spec: SweepSpec) -> Compute:
                   f"{milestone} intervals once more, {kept * milestone:,} intervals"
                   if spec.pause_mode == "recompute" else "")
     return Compute(used, fifo, kept, f"every trial trains {milestone} of {total} intervals, "
-                   f"the best {kept} go on to the end{cohorts}{recomputed}")
+                   f"the best {kept} go on to the end{cohorts}{recomputed}",
+                   recomputed=kept * milestone if spec.pause_mode == "recompute" else 0)
 
 
 def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
@@ -187,13 +191,14 @@ def estimate_wall_s(spec: SweepSpec, probe: Probe, compute: Compute, running: in
 
     Every start (each trial once, and again for each resume after a pause) builds a
     trial; each trial evaluates at step 0; each interval trained costs its share of
-    the steps plus one evaluation.
+    the steps plus one evaluation; each interval recomputed, its steps alone.
     """
     total = spec.train.total_evals
     used = compute.fifo if compute.used is None else compute.used
-    interval_s = probe.steps_per_trial / total * probe.step_s + probe.eval_s
+    train_s = probe.steps_per_trial / total * probe.step_s
     starts = spec.trial_count + compute.resumed
-    serial = starts * probe.build_s + spec.trial_count * probe.eval_s + used * interval_s
+    serial = (starts * probe.build_s + spec.trial_count * probe.eval_s
+              + used * (train_s + probe.eval_s) + compute.recomputed * train_s)
     return serial / running
 
 
