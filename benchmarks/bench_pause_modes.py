@@ -35,9 +35,10 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
-from tune_seeds.config import TrainConfig  # noqa: E402
-from tune_seeds.sweep import SchedulerSpec, SweepSpec, run_sweep  # noqa: E402
 from tune_seeds.tables import load_results  # noqa: E402
+from tune_seeds.trial.config import TrainConfig  # noqa: E402
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec  # noqa: E402
+from tune_seeds.tuning.sweep import run_sweep  # noqa: E402
 
 MODES = ("checkpoint", "recompute")
 

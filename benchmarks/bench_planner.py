@@ -15,7 +15,7 @@ rule (cut at 25%, keep half the budget) are both scored on the pool with
 :func:`~tune_seeds.analysis.evaluate_plan`, beside training ``B`` trials fully; the
 JSON reports the paired mean differences and how often the adaptive plan wins.
 
-The curves are synthetic (625 = 25 x 25 seeds, :mod:`tune_seeds.synthetic`): the
+The curves are synthetic (625 = 25 x 25 seeds, :mod:`tune_seeds.replay.synthetic`): the
 planner's running time does not depend on the values, but the adaptive-versus-fixed
 numbers do, so they say how the method behaves on curves of this shape only. Run from
 the repository root::
@@ -46,7 +46,7 @@ from tune_seeds.analysis.planner import (
     plan_budgets,
     plan_early_discard,
 )
-from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.replay.synthetic import synthetic_curves
 
 BOUND_S = 10.0
 

@@ -2,7 +2,7 @@
 """Precision parity: do bf16 trials score like fp32 ones, seed for seed?
 
 ``--precision auto`` picks bf16 where the device runs it natively (about 2x faster on a
-CPU with AVX512-BF16, see :mod:`tune_seeds.precision`). This benchmark checks that
+CPU with AVX512-BF16, see :mod:`tune_seeds.trial.precision`). This benchmark checks that
 the seed study does not change with it: it runs the same WI x DO grid (5 x 5 by
 default) of in-process trials in fp32 and in bf16 on one small real task (default
 SST-2, a 160-example training subset and 128 dev examples, lr 2e-4, as the committed
@@ -44,11 +44,11 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
-from tune_seeds.config import TrainConfig  # noqa: E402
-from tune_seeds.data import prepare_data  # noqa: E402
-from tune_seeds.precision import cpu_has_native_bf16, resolve_precision  # noqa: E402
-from tune_seeds.search import parse_seed_range  # noqa: E402
-from tune_seeds.training import Trial  # noqa: E402
+from tune_seeds.trial.config import TrainConfig  # noqa: E402
+from tune_seeds.trial.data import prepare_data  # noqa: E402
+from tune_seeds.trial.precision import cpu_has_native_bf16, resolve_precision  # noqa: E402
+from tune_seeds.trial.training import Trial  # noqa: E402
+from tune_seeds.tuning.search import parse_seed_range  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 VERDICT_OK = "bf16 acceptable as default"

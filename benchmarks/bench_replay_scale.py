@@ -1,7 +1,7 @@
 """Scale check: thousands of replayed trials through the early-discarding scheduler.
 
-Replays synthetic curves (:mod:`tune_seeds.synthetic`; 30 intervals per run) through
-:class:`schedulers.early_discard.EarlyDiscardScheduler` with cohorts, so that at most
+Replays synthetic curves (:mod:`tune_seeds.replay.synthetic`; 30 intervals per run) through
+:class:`tune_seeds.schedulers.early_discard.EarlyDiscardScheduler` with cohorts, so that at most
 about one cohort of paused checkpoints exists at a time, and records for each size the
 wall time, the trials per second, the compute, and the peak resident memory of the
 driver and of the whole process tree (driver, Ray's daemons and workers, sampled every
@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from tune_seeds.replay import ReplayCurves, run_replay
-    from tune_seeds.scheduling import build
-    from tune_seeds.synthetic import synthetic_curves
+    from tune_seeds.replay.synthetic import synthetic_curves
+    from tune_seeds.replay.trainable import ReplayCurves, run_replay
+    from tune_seeds.schedulers.factory import build
 
     curves = synthetic_curves(25, 25, n_evals=30, seed=0, n_trials=max(sizes))
     packed = ReplayCurves.from_table(curves)

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.common import hf_dataset, machine_info, write_result  # noqa: E402
-from tune_seeds.config import TrainConfig  # noqa: E402
-from tune_seeds.data import prepare_data  # noqa: E402
-from tune_seeds.model import build_model, load_tokenizer  # noqa: E402
-from tune_seeds.training import Trial  # noqa: E402
+from tune_seeds.trial.config import TrainConfig  # noqa: E402
+from tune_seeds.trial.data import prepare_data  # noqa: E402
+from tune_seeds.trial.model import build_model, load_tokenizer  # noqa: E402
+from tune_seeds.trial.training import Trial  # noqa: E402
 
 
 def time_ours(config: TrainConfig, steps: int, warmup: int) -> float:

@@ -6,7 +6,7 @@ The job is one trial as a sweep runs it: fine-tuning on MRPC (a seeded 1,000-exa
 training subset by default, batch 16, 3 epochs: 189 steps) with its 31 evaluations on
 the full dev set (408 examples) at step 0 and 10 times per epoch. Both sides use the
 same model, the same pretrained weights and WI-seeded head
-(:func:`tune_seeds.model.build_model`), the same token ids, batch sizes, steps,
+(:func:`tune_seeds.trial.model.build_model`), the same token ids, batch sizes, steps,
 learning rate, warm-up and decay, weight decay, Adam epsilon, gradient clipping,
 precision and thread count. This is the headline comparison;
 ``bench_train_vs_trainer.py`` times training steps alone.
@@ -38,9 +38,9 @@ eval``.
 
 The headline is ``ratio_vs_trainer_best`` = Trainer total / our total.
 
-Where our gain comes from, each claim checked against ``tune_seeds/training.py``:
+Where our gain comes from, each claim checked against ``tune_seeds/trial/training.py``:
 
-- *Tokenizing once per sweep with a cache*: holds (``tune_seeds.data`` caches the
+- *Tokenizing once per sweep with a cache*: holds (``tune_seeds.trial.data`` caches the
   tokenized splits), but it is no gain over a Trainer whose dataset is cached too,
   and inside one trial it is at most ``tokenize_per_run_s``.
 - *Length-sorted evaluation*: holds. ``Trial`` orders the dev set by length once
@@ -86,19 +86,19 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.common import RESULTS, hf_dataset, machine_info, write_result  # noqa: E402
-from tune_seeds.config import TrainConfig  # noqa: E402
-from tune_seeds.data import (  # noqa: E402
+from tune_seeds.trial.config import TrainConfig  # noqa: E402
+from tune_seeds.trial.data import (  # noqa: E402
     load_examples,
     prepare_data,
     resolve_glue_dir,
     subset_indices,
     tokenize,
 )
-from tune_seeds.model import build_model, load_tokenizer  # noqa: E402
-from tune_seeds.optim import ADAM_EPS  # noqa: E402
-from tune_seeds.precision import add_precision_arguments, resolve_precision  # noqa: E402
-from tune_seeds.tasks import get_task  # noqa: E402
-from tune_seeds.training import Trial, evaluation_steps  # noqa: E402
+from tune_seeds.trial.model import build_model, load_tokenizer  # noqa: E402
+from tune_seeds.trial.optim import ADAM_EPS  # noqa: E402
+from tune_seeds.trial.precision import add_precision_arguments, resolve_precision  # noqa: E402
+from tune_seeds.trial.tasks import get_task  # noqa: E402
+from tune_seeds.trial.training import Trial, evaluation_steps  # noqa: E402
 
 SIDES = ("ours", "trainer_best")
 

@@ -5,7 +5,7 @@ Runs an empty trainable (no model, 10 reports per trial) for N trials twice in o
 Ray instance:
 
 - **runner**: exactly what ``experiments/run_sweep.py`` builds
-  (:func:`tune_seeds.sweep.build_tuner`: the pair-list searcher, ``reuse_actors``,
+  (:func:`tune_seeds.tuning.sweep.build_tuner`: the pair-list searcher, ``reuse_actors``,
   no per-trial CSV/JSON/TensorBoard loggers, the results-tables callback writing
   parquet every 30 s, checkpoint clean-up), with the FIFO scheduler;
 - **ray_defaults**: a plain ``tune.Tuner`` over the same pairs with Ray's defaults.
@@ -30,8 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.config import TrainConfig
-from tune_seeds.sweep import SchedulerSpec, SweepSpec, build_tuner, tune_file_loggers
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.progress import tune_file_loggers
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
+from tune_seeds.tuning.sweep import build_tuner
 
 REPORTS = 10
 GOAL_S = 0.1

@@ -26,7 +26,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def hf_dataset(split: Any) -> Any:
-    """A :class:`~tune_seeds.data.TokenizedSplit` as a ``datasets.Dataset`` for the Trainer.
+    """A :class:`~tune_seeds.trial.data.TokenizedSplit` as a ``datasets.Dataset`` for the Trainer.
 
     The ids are ours, so that both sides of a comparison see the very same tokens.
     """

@@ -315,8 +315,8 @@ def _probe_worker(index: int, config: Any, device: str, commands: Any, results: 
     try:
         import torch
 
-        from tune_seeds.data import prepare_data
-        from tune_seeds.training import Trial
+        from tune_seeds.trial.data import prepare_data
+        from tune_seeds.trial.training import Trial
 
         cuda = device == "cuda"
         torch.set_num_threads(config.threads or 1)
@@ -395,7 +395,7 @@ def sweep_estimate_s(spec: Any, trials: int, at_once: int, level: dict[str, Any]
     its steps and one evaluation. Waves of ``at_once`` trials, so ``trials`` should be a
     multiple of it.
     """
-    from schedulers.early_discard import planned_compute
+    from tune_seeds.schedulers.early_discard import planned_compute
 
     total = spec.train.total_evals
     if spec.scheduler.name == "early-discard":
@@ -455,7 +455,7 @@ def probe_main(argv: list[str]) -> int:
     spec = run_sweep.sweep_spec(run_sweep.build_parser().parse_args(
         [*json.loads(args.sweep_args), "--num-samples", "1"]))
     config = spec.train.replace(threads=1)  # as a trial of 1 CPU gets
-    from tune_seeds.data import prepare_data
+    from tune_seeds.trial.data import prepare_data
 
     prepare_data(config)  # tokenize once; the workers read the cache
     levels = [int(k) for k in args.levels.split(",")]

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tune_seeds import plots
 from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
-from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
+from tune_seeds.reporting import plots
+from tune_seeds.reporting.report import cut_report, format_report, planner_report, sweep_report
 from tune_seeds.tables import is_synthetic, load_any
 
 

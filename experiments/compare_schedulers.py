@@ -8,7 +8,7 @@ Usage::
 ``PATH`` is a curves file (``.parquet``/``.csv``) or a results directory. For each
 of ``--repeats`` seeded repeats, the curves are shuffled: a pilot share is held out
 for the adaptive planner and every scheduler starts its trials from the same
-held-out pool in the same arrival order (see :mod:`tune_seeds.compare`). Writes
+held-out pool in the same arrival order (see :mod:`tune_seeds.replay.compare`). Writes
 ``runs.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (compute used and
 best score found, mean and sd over repeats), ``meta.json`` (the settings, for
 ``experiments/analyze.py --compare``) and ``compare.png`` into ``--out``.
@@ -22,8 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from tune_seeds.compare import SCHEDULERS, compare_schedulers, summarize
-from tune_seeds.findings import markdown_table
+from tune_seeds.replay.compare import SCHEDULERS, compare_schedulers, summarize
+from tune_seeds.reporting.findings import markdown_table
 from tune_seeds.tables import is_synthetic, load_any
 
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
 
-    from tune_seeds import plots
+    from tune_seeds.reporting import plots
 
     synthetic = is_synthetic(curves)
     summary = summarize(runs)

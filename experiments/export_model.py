@@ -7,7 +7,7 @@ Usage::
 The folder works anywhere a model is accepted (``--model model-fp16``). Its purpose is
 moving the model to a machine without network access whose uploads are small: the
 default model's float32 weights are 91 MB, a float16 copy 45 MB. Trials always train
-in float32 (:func:`tune_seeds.model.build_model` upcasts on load), so a float16 copy
+in float32 (:func:`tune_seeds.trial.model.build_model` upcasts on load), so a float16 copy
 changes the pretrained weights only by their rounding to float16 (relative error
 below 1e-3) and nothing else; the classifier head is never exported, since the WI
 seed creates it.
@@ -32,7 +32,7 @@ def export(model: str, out: Path, dtype: str) -> Path:
     import torch
     from transformers import AutoModel
 
-    from tune_seeds.model import load_tokenizer, resolve_model
+    from tune_seeds.trial.model import load_tokenizer, resolve_model
 
     body = AutoModel.from_pretrained(resolve_model(model), trust_remote_code=False,
                                      dtype=getattr(torch, dtype))
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
-    from tune_seeds.model import ModelError
+    from tune_seeds.trial.model import ModelError
 
     try:
         path = export(args.model, args.out, args.dtype)

@@ -25,8 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.analyze import budgets, load_spec
-from tune_seeds.analysis.report import cut_report, planner_report, sweep_report
-from tune_seeds.findings import (
+from tune_seeds.reporting.findings import (
     MATCH_BUDGET,
     Comparison,
     Sweep,
@@ -35,6 +34,7 @@ from tune_seeds.findings import (
     load_comparison,
     render,
 )
+from tune_seeds.reporting.report import cut_report, planner_report, sweep_report
 from tune_seeds.tables import is_synthetic, load_results
 
 

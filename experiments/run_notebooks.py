@@ -10,7 +10,7 @@ Runs ``notebooks/seed_variance.ipynb`` and ``notebooks/compare_schedulers.ipynb`
 ``CURVES_PATH`` names, and writes each back in place. ``--curves`` first makes
 ``PATH`` (relative to ``notebooks/``, e.g.
 ``../experiments/results/sst2-grid10-fifo``) every notebook's default. The tests
-execute them the same way (:mod:`tune_seeds.notebooks`) and check that the committed
+execute them the same way (:mod:`tune_seeds.reporting.notebooks`) and check that the committed
 text outputs are current.
 """
 
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from tune_seeds import notebooks
+from tune_seeds.reporting import notebooks
 
 
 def main(argv: list[str] | None = None) -> int:

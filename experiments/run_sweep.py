@@ -45,22 +45,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.cluster_auth import ClusterAuthError
-from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
-from tune_seeds.dryrun import DISK_SHARE
-from tune_seeds.precision import add_precision_arguments
-from tune_seeds.preflight import DEFAULT_MAX_TRIALS, PreflightError
-from tune_seeds.search import SEARCHES, parse_seed_range
-from tune_seeds.sweep import (
-    PAUSE_MODES,
-    RANK_BY,
-    SCHEDULERS,
-    SchedulerSpec,
-    SweepSpec,
-    check_address,
-    load_spec,
-)
-from tune_seeds.tasks import TASK_NAMES, get_task
+from tune_seeds.trial.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.trial.precision import add_precision_arguments
+from tune_seeds.trial.tasks import TASK_NAMES, get_task
+from tune_seeds.tuning.cluster_auth import ClusterAuthError
+from tune_seeds.tuning.connect import check_address
+from tune_seeds.tuning.dryrun import DISK_SHARE
+from tune_seeds.tuning.preflight import DEFAULT_MAX_TRIALS, PreflightError
+from tune_seeds.tuning.search import SEARCHES, parse_seed_range
+from tune_seeds.tuning.spec import PAUSE_MODES, RANK_BY, SCHEDULERS, SchedulerSpec, SweepSpec
+from tune_seeds.tuning.storage import load_spec, version_notice
 
 QUICK = {"task": "sst2", "lr": 2e-4, "train_examples": 160, "dev_examples": 100,
          "num_samples": 16, "keep": 0.25}
@@ -233,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    from tune_seeds.data import resolve_glue_dir
+    from tune_seeds.trial.data import resolve_glue_dir
 
     # GLUE_DIR is resolved here: the trials of a cluster do not see this shell's environment.
     glue_dir = resolve_glue_dir(args.glue_dir)
@@ -287,10 +281,10 @@ def check_data(spec: SweepSpec, write_cache: bool = True) -> tuple[str, Any]:
     Returns a one-line description of the data, and the data. A dry run passes
     ``write_cache=False``: it writes nothing, not even the cache.
     """
-    from tune_seeds.data import DataError, prepare_data
-    from tune_seeds.model import ModelError
-    from tune_seeds.precision import describe_choice
-    from tune_seeds.training import evaluation_steps
+    from tune_seeds.trial.data import DataError, prepare_data
+    from tune_seeds.trial.model import ModelError
+    from tune_seeds.trial.precision import describe_choice
+    from tune_seeds.trial.training import evaluation_steps
 
     cfg = spec.train
     try:
@@ -316,7 +310,7 @@ def trials_asked(spec: SweepSpec) -> str:
 def check_before_ray(spec: SweepSpec, args: argparse.Namespace) -> None:
     """What must fail before anything starts: storage, the trial cap, the embedded
     Ray's resources (a cluster's are checked once joined)."""
-    from tune_seeds.preflight import (
+    from tune_seeds.tuning.preflight import (
         check_local_resources,
         check_storage,
         check_trial_count,
@@ -334,9 +328,9 @@ def check_before_ray(spec: SweepSpec, args: argparse.Namespace) -> None:
 
 def dry_run(spec: SweepSpec, data: Any, on_cluster: bool) -> list[str]:
     """The plan's lines; builds one trial and times it, writes nothing."""
-    from tune_seeds.dryrun import format_plan, free_bytes, timing_probe
-    from tune_seeds.model import ModelError
-    from tune_seeds.preflight import local_cpus, local_gpus
+    from tune_seeds.trial.model import ModelError
+    from tune_seeds.tuning.dryrun import format_plan, free_bytes, timing_probe
+    from tune_seeds.tuning.preflight import local_cpus, local_gpus
 
     try:
         probe = timing_probe(spec, data)
@@ -349,8 +343,8 @@ def dry_run(spec: SweepSpec, data: Any, on_cluster: bool) -> list[str]:
 
 def bound_checkpoint_disk(spec: SweepSpec, max_gb: float | None) -> tuple[SweepSpec, str]:
     """The spec with early discarding's cohort sized so that its paused checkpoints fit on
-    the storage (see :func:`tune_seeds.dryrun.disk_bounded_cohort`), and a line saying so."""
-    from tune_seeds.dryrun import (
+    the storage (see :func:`tune_seeds.tuning.dryrun.disk_bounded_cohort`), and a line saying so."""
+    from tune_seeds.tuning.dryrun import (
         checkpoint_bytes,
         disk_bounded_cohort,
         free_bytes,
@@ -381,9 +375,9 @@ def bound_checkpoint_disk(spec: SweepSpec, max_gb: float | None) -> tuple[SweepS
 def check_new_experiment(spec: SweepSpec) -> None:
     import pyarrow.fs
 
-    from tune_seeds.sweep import _fs_and_path
+    from tune_seeds.tuning.storage import fs_and_path
 
-    fs, path = _fs_and_path(spec.experiment_path)
+    fs, path = fs_and_path(spec.experiment_path)
     if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
         raise ValueError(
             f"{spec.experiment_path} already exists: continue it with --resume --name "
@@ -401,8 +395,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 raise ValueError("--dry-run plans a new sweep; it does not combine with --resume")
             spec = load_spec(args.storage_path, args.name)
+            notice = version_notice(args.storage_path, args.name)
+            if notice:
+                print(notice, flush=True)
             if spec.is_local:  # a damaged state would make Tune restart the sweep
-                from tune_seeds.atomic_sync import check_snapshot
+                from tune_seeds.tuning.atomic_sync import check_snapshot
 
                 check_snapshot(spec.experiment_path.removeprefix("file://"))
             check_before_ray(spec, args)
@@ -410,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = sweep_spec(args)
             check_before_ray(spec, args)
             if spec.train.glue_dir is None:
-                from tune_seeds.data import resolve_glue_dir
+                from tune_seeds.trial.data import resolve_glue_dir
 
                 resolve_glue_dir(None)  # GLUE_DIR pointing nowhere is an error
             check_new_experiment(spec)
@@ -433,10 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    from schedulers.stall import SweepStalled
-    from tune_seeds.summary import format_summary, summarize
-    from tune_seeds.sweep import run_sweep
+    from tune_seeds.reporting.report import format_summary, sweep_report
+    from tune_seeds.schedulers.stall import SweepStalled
     from tune_seeds.tables import load_results
+    from tune_seeds.tuning.sweep import run_sweep
 
     print(description, flush=True)
     del data  # the trials read the tokenization cache
@@ -462,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         print("No trial reported a result; no tables were written.")
         return 1
     print()
-    print(format_summary(summarize(trials, spec.train.task, spec.train.total_evals)))
+    print(format_summary(sweep_report(trials, total_evals=spec.train.total_evals)))
     print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
     unfinished = unfinished_trials(trials, spec.trial_count, waiting_in_tune)
     if unfinished:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
-from tune_seeds.data import DataError
-from tune_seeds.model import ModelError
-from tune_seeds.precision import add_precision_arguments
-from tune_seeds.tasks import TASK_NAMES, get_task
+from tune_seeds.trial.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.trial.data import DataError
+from tune_seeds.trial.model import ModelError
+from tune_seeds.trial.precision import add_precision_arguments
+from tune_seeds.trial.tasks import TASK_NAMES, get_task
 
 
 def positive_int(text: str) -> int:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    from tune_seeds.training import Trial  # torch and transformers load only when needed
+    from tune_seeds.trial.training import Trial  # torch and transformers load only when needed
 
     start = time.perf_counter()
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_seeds.config import TrainConfig
+from tune_seeds.trial.config import TrainConfig
 
 # Ray fixes its authentication mode once per process, at the first ray.init: a test
 # process that started a token-auth instance breaks every later instance started

@@ -1,6 +1,6 @@
 """Test-only stand-ins for crash tests of whole sweeps (tests/test_crash_resume.py).
 
-- :func:`fake_seed_trial`: a stand-in for :func:`tune_seeds.trainable.seed_trial` with
+- :func:`fake_seed_trial`: a stand-in for :func:`tune_seeds.tuning.trainable.seed_trial` with
   its signature and its reporting protocol (evaluation 0, then one record per
   interval, with every column the results tables read; checkpoints exactly where
   ``seed_trial`` takes them), but no model: each record is a pure function of the seed
@@ -67,7 +67,7 @@ def fake_seed_trial(
 
     Its "checkpoint" is only the position, so ``recompute_at`` pauses are the same as
     ``checkpoint_at`` ones; other ``seed_trial`` parameters (``fault``...) are ignored."""
-    from tune_seeds.trainable import needs_checkpoint
+    from tune_seeds.tuning.trainable import needs_checkpoint
 
     per_epoch = int(train_config["evals_per_epoch"])
     total = per_epoch * int(train_config["epochs"])
@@ -170,8 +170,8 @@ class KillSwitch(Callback):
 def install(kill: dict[str, Any] | None) -> None:
     """In a driver process: the sweep runner uses :func:`fake_seed_trial` and (with
     ``kill``: :class:`KillSwitch` arguments) kills itself."""
-    import tune_seeds.sweep as sweep
-    import tune_seeds.trainable as trainable
+    import tune_seeds.tuning.sweep as sweep
+    import tune_seeds.tuning.trainable as trainable
 
     trainable.seed_trial = fake_seed_trial
     if kill is None:

@@ -21,7 +21,7 @@ from tune_seeds.analysis import (
     seed_means,
     two_way_anova,
 )
-from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.replay.synthetic import synthetic_curves
 from tune_seeds.tables import (
     CURVES_COLUMNS,
     TRIALS_COLUMNS,
@@ -173,7 +173,7 @@ def test_a_table_replaced_while_read_is_read_whole(tmp_path):
     # them: every read must see one whole version, old or new.
     import threading
 
-    from tune_seeds.results import write_atomic
+    from tune_seeds.tuning.results import write_atomic
 
     path = tmp_path / "trials.parquet"
     small, large = (synthetic_curves(n, 2, seed=0) for n in (1, 40))

@@ -10,8 +10,10 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from tune_seeds.sweep import SchedulerSpec, check_address, run_sweep
 from tune_seeds.tables import load_results
+from tune_seeds.tuning.connect import check_address
+from tune_seeds.tuning.spec import SchedulerSpec
+from tune_seeds.tuning.sweep import run_sweep
 
 from .test_sweep import tiny_spec
 

@@ -34,8 +34,8 @@ import ray
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from schedulers import DECISIONS_FILE, EarlyDiscardScheduler
-from schedulers.stall import STALL_TIMEOUT_ENV, StallGuard, SweepStalled
+from tune_seeds.schedulers import DECISIONS_FILE, EarlyDiscardScheduler
+from tune_seeds.schedulers.stall import STALL_TIMEOUT_ENV, StallGuard, SweepStalled
 from tune_seeds.tables import load_results
 
 try:  # the runner may import tests/ as a package or put tests/ itself on sys.path
@@ -70,7 +70,7 @@ def cli_args(glue_dir: Path, storage: Path, name: str, scheduler: str) -> list[s
 def local_ray():
     """This process's Ray, private temp dir; trials are fake; a stall fails in 30 s."""
     patch = pytest.MonkeyPatch()
-    patch.setattr("tune_seeds.trainable.seed_trial", fake_seed_trial)
+    patch.setattr("tune_seeds.tuning.trainable.seed_trial", fake_seed_trial)
     patch.setenv(STALL_TIMEOUT_ENV, "30")
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp,
@@ -227,7 +227,7 @@ def test_a_stalled_sweep_is_reported_and_exits_non_zero(
     local_ray, glue_fixture_dir, tmp_path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv(STALL_TIMEOUT_ENV, "12")  # above an actor's start on a busy machine
-    monkeypatch.setattr("tune_seeds.sweep.build_scheduler", lambda spec, total: _Forgetful())
+    monkeypatch.setattr("tune_seeds.tuning.sweep.build_scheduler", lambda spec, total: _Forgetful())
     argv = cli_args(glue_fixture_dir, tmp_path, "stall", "fifo")
     argv[argv.index("--num-samples") + 1] = "3"
     started = time.monotonic()
@@ -383,7 +383,7 @@ def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, mon
     import pyarrow.fs
     from ray.train._internal.storage import _FilesystemSyncer
 
-    from tune_seeds import atomic_sync
+    from tune_seeds.tuning import atomic_sync
 
     staging, dest = _staging(tmp_path / "staging"), tmp_path / "exp"
     dest.mkdir()
@@ -421,7 +421,7 @@ def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, mon
 
 
 def test_a_damaged_state_is_refused_not_restarted(tmp_path):
-    from tune_seeds.atomic_sync import check_snapshot
+    from tune_seeds.tuning.atomic_sync import check_snapshot
 
     with pytest.raises(ValueError, match="no experiment state"):
         check_snapshot(str(tmp_path))

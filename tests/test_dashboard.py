@@ -14,8 +14,10 @@ import pytest
 import ray
 from ray.tune import Callback
 
-from tune_seeds.sweep import SchedulerSpec, build_tuner, connect
-from tune_seeds.trainable import actor_label
+from tune_seeds.tuning.connect import connect
+from tune_seeds.tuning.spec import SchedulerSpec
+from tune_seeds.tuning.sweep import build_tuner
+from tune_seeds.tuning.trainable import actor_label
 
 from .test_sweep import tiny_spec
 

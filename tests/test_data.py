@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tune_seeds.data as data_mod
-from tune_seeds.config import TrainConfig
-from tune_seeds.data import DataError, prepare_data, read_glue_tsv, resolve_glue_dir
-from tune_seeds.tasks import TASK_NAMES, get_task
+import tune_seeds.trial.data as data_mod
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.data import DataError, prepare_data, read_glue_tsv, resolve_glue_dir
+from tune_seeds.trial.tasks import TASK_NAMES, get_task
 
 from .conftest import write_glue_fixture
 

@@ -1,4 +1,4 @@
-"""Tests of schedulers/: EarlyDiscardScheduler on real (small) Tune runs, comparators.
+"""Tests of tune_seeds.schedulers: EarlyDiscardScheduler on real (small) Tune runs, comparators.
 
 Expected decisions are computed here from the synthetic curves, independently of the
 scheduler's own ranking code. Compute is measured twice: from the trainable's ledger
@@ -23,7 +23,7 @@ from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
 from ray.tune.search import Searcher
 
-from schedulers import (
+from tune_seeds.schedulers import (
     DECISIONS_FILE,
     EarlyDiscardScheduler,
     asha_scheduler,
@@ -32,7 +32,7 @@ from schedulers import (
     total_compute,
     trial_compute,
 )
-from schedulers.early_discard import _Member, _n_keep, rank_members
+from tune_seeds.schedulers.early_discard import _Member, _n_keep, rank_members
 
 try:  # the runner may import tests/ as a package or put tests/ itself on sys.path
     from tests.synthetic_trainable import curve_of, read_ledger, synthetic_trainable
@@ -323,7 +323,7 @@ def test_ties_go_to_the_smaller_config_and_missing_callback_warns(
     curve_seed = {0: 7, 1: 7, 2: 7, 3: 11, 4: 11, 5: 11}
     configs_probe = _configs(6, 4, tmp_path, curve_seed=curve_seed)
     assert curve_of(configs_probe[0]) == curve_of(configs_probe[2])
-    with caplog.at_level(logging.WARNING, logger="schedulers.early_discard"):
+    with caplog.at_level(logging.WARNING, logger="tune_seeds.schedulers.early_discard"):
         scheduler, _, configs = _sweep(
             tmp_path, 6, 4, 2, 2, attach_callback=False, curve_seed=curve_seed
         )

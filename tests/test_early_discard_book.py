@@ -1,4 +1,4 @@
-"""The early-discard bookkeeping (schedulers/early_discard/book.py) driven directly: no Ray.
+"""The early-discard bookkeeping (``tune_seeds.schedulers.early_discard.book``), no Ray.
 
 Each test plays what the scheduler reports (trials added, reaching the milestone,
 ending) and checks the book's answers: which cohorts are ready, the decisions, the
@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from schedulers.early_discard import CohortBook, MemberState
-from schedulers.early_discard.book import (
+from tune_seeds.schedulers.early_discard import CohortBook, MemberState
+from tune_seeds.schedulers.early_discard.book import (
     CONTINUING,
     CUT,
     KEPT_WAITING,
@@ -186,7 +186,7 @@ def test_a_scheduler_pickled_by_the_single_module_version_is_rebuilt() -> None:
     before the run, so only the settings and the callback matter)."""
     import pickle
 
-    from schedulers import EarlyDiscardScheduler
+    from tune_seeds.schedulers import EarlyDiscardScheduler
 
     new = EarlyDiscardScheduler(milestone=8, keep=0.25, cohort_size=4, time_attr="eval_index",
                                 metric="score", mode="max", rank_by="last", rank_from=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tune_seeds.model import build_model
+from tune_seeds.trial.model import build_model
 
 from .test_analysis import _script
 

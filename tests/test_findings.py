@@ -17,9 +17,9 @@ from tune_seeds.analysis import (
     fixed_plan,
     plan_cost,
 )
-from tune_seeds.analysis.report import cut_report, format_report, planner_report, sweep_report
-from tune_seeds.compare import paired_vs_fifo
-from tune_seeds.findings import (
+from tune_seeds.replay.compare import paired_vs_fifo
+from tune_seeds.replay.synthetic import synthetic_curves
+from tune_seeds.reporting.findings import (
     Sweep,
     compute_to_match,
     findings,
@@ -27,7 +27,7 @@ from tune_seeds.findings import (
     paper,
     render,
 )
-from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.reporting.report import cut_report, format_report, planner_report, sweep_report
 from tune_seeds.tables import trials_from_curves
 
 from .test_analysis import _script
@@ -65,7 +65,7 @@ def comparison_dir(tmp_path: Path) -> Path:
         "best_score": [0.80, 0.82, 0.80, 0.70, 0.74, 0.69, 0.75, 0.75, 0.78],
         "wall_s": 1.0,
     })
-    from tune_seeds.compare import summarize
+    from tune_seeds.replay.compare import summarize
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     runs.to_csv(tmp_path / "runs.csv", index=False)
@@ -332,14 +332,3 @@ def test_cut_report_and_its_words_on_the_page(sweep):
     page = render(findings([as_sweep(trials, curves)]))
     assert f"| 8 (27%) | {direct:.3f} |" in squeeze(page)
     assert f"At 27% of training, near the paper's cut, it is {direct:.2f}" in page
-
-
-def test_doctests_of_the_analysis_modules():
-    import doctest
-
-    import tune_seeds.analysis.planner as planner
-    import tune_seeds.tables as tables
-
-    for module in (planner, tables):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__

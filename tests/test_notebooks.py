@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_seeds import notebooks
+from tune_seeds.reporting import notebooks
 
 pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")

@@ -16,7 +16,7 @@ from tune_seeds.analysis import (
     plan_early_discard,
 )
 from tune_seeds.analysis.planner import curve_matrix
-from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.replay.synthetic import synthetic_curves
 
 
 def paper_estimate(scores, started, cut_after, keep, draws, seed):

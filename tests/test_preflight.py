@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tune_seeds import dryrun, model, preflight
-from tune_seeds.config import TrainConfig
-from tune_seeds.dryrun import Probe, estimate_wall_s, paused_checkpoints, sweep_compute
-from tune_seeds.preflight import PreflightError, check_storage, wait_for_resources
-from tune_seeds.sweep import SchedulerSpec, SweepSpec
+from tune_seeds.trial import model
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning import dryrun, preflight
+from tune_seeds.tuning.dryrun import Probe, estimate_wall_s, paused_checkpoints, sweep_compute
+from tune_seeds.tuning.preflight import PreflightError, check_storage, wait_for_resources
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
 
 from .test_sweep import tiny_cli_args
 
@@ -205,7 +206,7 @@ def test_checkpoints_held_at_once():
 
 
 def test_disk_bounds_the_cohort_of_paused_checkpoints():
-    from tune_seeds.dryrun import disk_bounded_cohort
+    from tune_seeds.tuning.dryrun import disk_bounded_cohort
 
     gb = 10**9
     ed = spec(scheduler=SchedulerSpec(keep=0.5))  # 400 trials, whole-sweep cohort
@@ -225,7 +226,7 @@ def test_disk_bounds_the_cohort_of_paused_checkpoints():
 
 
 def test_checkpoint_size_is_counted_without_loading_weights():
-    from tune_seeds.dryrun import checkpoint_bytes
+    from tune_seeds.tuning.dryrun import checkpoint_bytes
 
     # The default MiniLM-L6 with a 2-label head: 22.7M parameters, 3 float32 copies.
     assert checkpoint_bytes(TrainConfig(task="mrpc")) == 12 * 22_713_986
@@ -239,6 +240,14 @@ def test_wall_time_estimate_adds_up():
     assert estimate_wall_s(s, probe, sweep_compute(s), running=2) == pytest.approx(
         (10 * 2.0 + 10 * 1.0 + 300 * (10 * 0.1 + 1.0)) / 2
     )
+    # Recompute pauses retrain the kept trials to the milestone: steps, no evaluations.
+    ed = spec(num_samples=10, scheduler=SchedulerSpec("early-discard", keep=0.5))
+    total, milestone = ed.train.total_evals, ed.scheduler.milestone(ed.train.total_evals)
+    again = sweep_compute(replace(ed, pause_mode="recompute"))
+    assert again.recomputed == 5 * milestone and sweep_compute(ed).recomputed == 0
+    extra = estimate_wall_s(replace(ed, pause_mode="recompute"), probe, again, running=2) - (
+        estimate_wall_s(ed, probe, sweep_compute(ed), running=2))
+    assert extra == pytest.approx(5 * milestone * (300 / total * 0.1) / 2)
     assert dryrun.concurrency(replace(s, cpus_per_trial=0.5), cpus=2, gpus=0) == 4
     assert dryrun.concurrency(replace(s, gpus_per_trial=0.25, max_concurrent=3), 16, 1) == 3
     assert dryrun.concurrency(replace(s, gpus_per_trial=0.1), cpus=16, gpus=1) == 10
@@ -303,10 +312,3 @@ def test_cluster_that_autoscales_is_waited_for_a_bounded_time():
 def test_hub_names_are_not_paths():
     assert not model.looks_like_path("sentence-transformers/all-MiniLM-L6-v2")
     assert all(model.looks_like_path(n) for n in ("/m", "./m", "../m", "~/m", "a/b/c", "m/"))
-
-
-def test_doctests():
-    import doctest
-
-    for module in (dryrun, preflight, model):
-        assert doctest.testmod(module).failed == 0

@@ -10,16 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from schedulers import planned_compute
-from tune_seeds import progress
-from tune_seeds.progress import (
+from tune_seeds.schedulers import planned_compute
+from tune_seeds.tuning import progress
+from tune_seeds.tuning.progress import (
     ProgressLine,
     TrialView,
     eta_seconds,
     format_progress,
     measure,
 )
-from tune_seeds.sweep import SchedulerSpec
+from tune_seeds.tuning.spec import SchedulerSpec
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tune_seeds.config import TrainConfig
-from tune_seeds.training import Trial
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.training import Trial
 
 pytestmark = pytest.mark.realdata
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tune_seeds.analysis.planner import curve_matrix
-from tune_seeds.replay import ReplayCurves, replay_configs, run_replay
-from tune_seeds.synthetic import synthetic_curves
+from tune_seeds.replay.synthetic import synthetic_curves
+from tune_seeds.replay.trainable import ReplayCurves, replay_configs, run_replay
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
@@ -108,8 +108,8 @@ def test_pause_without_checkpoint_restarts_from_first_record(tmp_path, packed):
 
 
 def test_early_discard_keeps_the_best_so_far_at_the_milestone(tmp_path, curves_df, packed):
-    from tune_seeds.adaptive import scheduler_for_plan
     from tune_seeds.plan import EarlyDiscardPlan
+    from tune_seeds.schedulers.adaptive import scheduler_for_plan
 
     ids, scores = curve_matrix(curves_df)
     T = scores.shape[1] - 1
@@ -131,9 +131,9 @@ def test_early_discard_keeps_the_best_so_far_at_the_milestone(tmp_path, curves_d
 
 
 def test_adaptive_factory_plans_from_curves(curves_df):
-    from schedulers.early_discard import EarlyDiscardScheduler
-    from tune_seeds.adaptive import adaptive_early_discard
     from tune_seeds.analysis import plan_early_discard
+    from tune_seeds.schedulers.adaptive import adaptive_early_discard
+    from tune_seeds.schedulers.early_discard import EarlyDiscardScheduler
 
     scheduler, n = adaptive_early_discard(curves_df, budget=3, n_resamples=300)
     plan = plan_early_discard(curves_df, 3, n_resamples=300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.search import Searcher
 
-from tune_seeds.search import (
+from tune_seeds.tuning.search import (
     DistinctPairs,
     PairList,
     build_searcher,

@@ -22,20 +22,20 @@ import pytest
 import ray
 from ray.tune import Callback
 
-from tune_seeds.config import TrainConfig
-from tune_seeds.results import ResultsTables
-from tune_seeds.scheduling import hyperband_milestones
-from tune_seeds.search import near_square_grid, random_pairs
-from tune_seeds.summary import format_summary, summarize
-from tune_seeds.sweep import (
-    SchedulerSpec,
-    SweepSpec,
-    build_trainable,
-    build_tuner,
-    load_spec,
-    run_sweep,
-)
+from tune_seeds.reporting.report import format_summary, sweep_report
+from tune_seeds.schedulers.factory import hyperband_milestones
 from tune_seeds.tables import load_results, read_table
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.results import ResultsTables
+from tune_seeds.tuning.search import near_square_grid, random_pairs
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
+from tune_seeds.tuning.storage import load_spec
+from tune_seeds.tuning.sweep import build_trainable, build_tuner, run_sweep
+
+try:
+    from tests.faults import failing_seed_trial
+except ImportError:  # the test runner imported this module as top level
+    from faults import failing_seed_trial
 
 pytestmark = pytest.mark.ray
 
@@ -91,9 +91,9 @@ def test_fifo_grid_runs_every_pair_to_the_end(reference):
     best = curves.groupby("trial_id").score.max()
     assert (trials.set_index("trial_id").best_score == best).all()
     assert set(curves.task) == {"rte"}
-    summary = summarize(trials, "rte", TOTAL)
-    assert (summary.evals_used, summary.evals_fifo) == (36, 36)
-    assert "6 completed" in format_summary(summary)
+    report = sweep_report(trials, total_evals=TOTAL)
+    assert (report["compute"]["evals_used"], report["compute"]["evals_fifo"]) == (36, 36)
+    assert "6 completed" in format_summary(report)
 
 
 def test_asha_random_stops_trials_only_at_rungs(reference, glue_fixture_dir, tmp_path):
@@ -147,7 +147,8 @@ def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path
     assert sorted(t.index) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert {p for p in t.index if t.loc[p, "stopped_by"] == "completed"} == kept
     assert sorted(t.evals_trained) == [2, 2, TOTAL, TOTAL]
-    assert summarize(trials, "rte", TOTAL).evals_used == 4 * 2 + 2 * (TOTAL - 2)
+    assert sweep_report(trials, total_evals=TOTAL)["compute"]["evals_used"] == 4 * 2 + 2 * (
+        TOTAL - 2)
     pd.testing.assert_frame_equal(curves_by_pair(curves), curves_by_pair(ref).loc[
         curves_by_pair(curves).index])
 
@@ -186,10 +187,10 @@ class RestoreLog(Callback):
 def test_failed_trial_is_retried_from_its_checkpoint(reference, glue_fixture_dir, tmp_path):
     spec = tiny_spec(glue_fixture_dir, tmp_path, "retry", wi_seeds=(1,), do_seeds=(2, 3),
                      max_failures=1, checkpoint_every=2)
-    fault = {"wi_seed": 1, "do_seed": 2, "eval_index": 3, "marker": str(tmp_path / "failed")}
+    fail_once = {"wi_seed": 1, "do_seed": 2, "eval_index": 3, "marker": str(tmp_path / "failed")}
     log = RestoreLog()
-    tuner = build_tuner(spec, trainable=build_trainable(spec, fault), extra_callbacks=[log],
-                        verbose=0)
+    trainable = build_trainable(spec, failing_seed_trial, fail_once=fail_once)
+    tuner = build_tuner(spec, trainable=trainable, extra_callbacks=[log], verbose=0)
     tuner.fit()
     assert (tmp_path / "failed").exists()
     trials, curves = load_results(spec.tables_dir)
@@ -347,12 +348,21 @@ def test_help_explains_the_options(capsys):
 
 
 def test_spec_round_trips_through_sweep_json(glue_fixture_dir, tmp_path):
-    from tune_seeds.sweep import save_spec
+    from tune_seeds.tuning.storage import code_version, save_spec, version_notice
 
     spec = tiny_spec(glue_fixture_dir, tmp_path, "saved", search="random", num_samples=3,
                      scheduler=SchedulerSpec("early-discard", cohort_size=4, keep=0.25))
     save_spec(spec)
-    assert json.loads((tmp_path / "saved" / "sweep.json").read_text())["search"] == "random"
+    saved = json.loads((tmp_path / "saved" / "sweep.json").read_text())
+    assert saved["search"] == "random" and saved["code_version"] == code_version()
     assert load_spec(str(tmp_path), "saved") == spec
+    assert version_notice(str(tmp_path), "saved") is None
+    saved["code_version"] = "0.0.1 (git 0000000)"
+    (tmp_path / "saved" / "sweep.json").write_text(json.dumps(saved))
+    assert load_spec(str(tmp_path), "saved") == spec
+    assert "started by tune-seeds 0.0.1 (git 0000000)" in version_notice(str(tmp_path), "saved")
+    del saved["code_version"]  # saved before versions were recorded
+    (tmp_path / "saved" / "sweep.json").write_text(json.dumps(saved))
+    assert version_notice(str(tmp_path), "saved") is None
     assert replace(spec, name="x").experiment_path == f"{tmp_path}/x"
     assert near_square_grid(4, spec.wi_seeds, spec.do_seeds) == [(1, 1), (1, 2), (2, 1), (2, 2)]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tune_seeds.data import read_glue_tsv
-from tune_seeds.tasks import TASK_NAMES, get_task
+from tune_seeds.trial.data import read_glue_tsv
+from tune_seeds.trial.tasks import TASK_NAMES, get_task
 
 
 @pytest.mark.parametrize("alias,name", [("MRPC", "mrpc"), ("sst-2", "sst2"), ("SST2", "sst2"),

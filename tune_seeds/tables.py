@@ -151,7 +151,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def is_synthetic(df: pd.DataFrame) -> bool:
-    """Whether a table was made by :mod:`tune_seeds.synthetic` (its marker column or attribute)."""
+    """Whether a table was made by :mod:`tune_seeds.replay.synthetic` (marker column or attr)."""
     if df.attrs.get("synthetic"):
         return True
     return "synthetic" in df.columns and bool(df["synthetic"].astype(bool).any())

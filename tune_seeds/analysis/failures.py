@@ -3,7 +3,7 @@
 A failed run diverges or never leaves the majority class; its best validation score
 stays at or below what always predicting the majority label scores. The paper's
 thresholds on the best score are MRPC 0.75, RTE 0.5 and CoLA 0.1; the task table
-(:mod:`tune_seeds.tasks`) holds them, and any other threshold can be given.
+(:mod:`tune_seeds.trial.tasks`) holds them, and any other threshold can be given.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tune_seeds.analysis.variance import FACTORS
 
 def task_threshold(task: str) -> float:
     """The failed-run threshold of a GLUE task (``MRPC``, ``RTE``, ``CoLA``, ``SST-2``)."""
-    from tune_seeds.tasks import get_task
+    from tune_seeds.trial.tasks import get_task
 
     return float(get_task(task).failed_threshold)
 

@@ -50,7 +50,7 @@ plans that maximum is biased upwards by a few standard errors (``se`` column), w
 the reported gain should be read against. The test suite checks the estimates
 against an independent implementation of the paper's procedure.
 
->>> from tune_seeds.synthetic import synthetic_curves
+>>> from tune_seeds.replay.synthetic import synthetic_curves
 >>> result = plan_budgets(synthetic_curves(10, 10, seed=1), budgets=[4], n_resamples=500)
 >>> best = result.best.iloc[0]
 >>> int(best.started) * int(best.milestone) + int(best.keep) * (30 - int(best.milestone))

@@ -1,0 +1,423 @@
+"""The study's four findings for recorded sweeps, as numbers and verdicts beside the paper's.
+
+Dodge et al. (2020) report four things about fine-tuning seeds: (a) how the expected
+best score grows with the number of trials, (b) how weight initialization (WI) and
+data order (DO) compare, (c) how many runs fail, and (d) how much early discarding
+saves; and they observe that some WI seeds are good on every task.
+
+This module only computes: :func:`task_findings` turns one sweep's analyses
+(:func:`~tune_seeds.reporting.report.sweep_report`, the planner, scheduler
+comparisons from ``experiments/compare_schedulers.py``) into a plain dict of numbers
+and verdicts; :func:`findings` gathers several tasks and the cross-task comparison of
+WI seeds. The page's sentences live in ``templates/findings.md.j2`` and the paper's
+numbers, with their source, in ``paper.json``; :func:`render` joins them.
+``experiments/findings.py`` is the command-line entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tune_seeds.analysis.consistency import seed_consistency
+from tune_seeds.analysis.evp import expected_max
+from tune_seeds.analysis.planner import plan_budgets
+from tune_seeds.replay.compare import paired_vs_fifo
+
+TASK_LABELS = {"mrpc": "MRPC", "rte": "RTE", "cola": "CoLA", "sst2": "SST-2"}
+OPTIMIZER_LABELS = {"adamw": "AdamW", "bert-adam": "BERT's Adam"}
+SIGNIFICANCE = 0.05
+MATCH_BUDGET = 10
+"""The budget (full runs) at which the compute to match FIFO is reported, as the paper did."""
+
+
+@cache
+def paper() -> dict[str, Any]:
+    """The paper's numbers (``paper.json``, with its ``source``)."""
+    return json.loads(resources.files("tune_seeds.reporting").joinpath("paper.json").read_text())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One ``experiments/compare_schedulers.py`` output folder.
+
+    Attributes:
+        path: the folder.
+        meta: its ``meta.json`` (budget, repeats, schedulers, pilot share, seed, curves).
+        summary: its ``summary.csv`` (one row per scheduler).
+        runs: its ``runs.csv`` (one row per repeat per scheduler).
+    """
+
+    path: str
+    meta: dict[str, Any]
+    summary: pd.DataFrame
+    runs: pd.DataFrame
+
+
+def load_comparison(directory: str | Path) -> Comparison:
+    """Read a comparison folder; a clear error names what is missing."""
+    directory = Path(directory)
+    missing = [n for n in ("meta.json", "summary.csv", "runs.csv") if not (directory / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{directory} is not a compare_schedulers.py output folder: it lacks "
+            f"{', '.join(missing)}"
+        )
+    return Comparison(
+        str(directory),
+        json.loads((directory / "meta.json").read_text()),
+        pd.read_csv(directory / "summary.csv"),
+        pd.read_csv(directory / "runs.csv"),
+    )
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One recorded sweep and what was computed on it.
+
+    Attributes:
+        source: where its tables are (shown on the page).
+        report: its :func:`~tune_seeds.reporting.report.sweep_report`, with ``planner``
+            and ``cut_correlation`` entries when plans were computed.
+        trials: its trials table.
+        curves: its curves table.
+        spec: its ``sweep.json`` (None when not saved beside its tables).
+    """
+
+    source: str
+    report: dict[str, Any]
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    spec: dict[str, Any] | None
+
+    @property
+    def task(self) -> str:
+        tasks = self.report["meta"]["tasks"]
+        if self.report["meta"]["synthetic"]:
+            raise ValueError(f"{self.source}: refusing to write findings from synthetic curves")
+        if len(tasks) != 1:
+            raise ValueError(f"{self.source}: findings need a sweep of one task, got "
+                             f"{tasks or 'none'}")
+        return tasks[0]
+
+
+def _within(diff: float, se: float) -> bool:
+    return not math.isfinite(se) or abs(diff) <= 2 * se
+
+
+def _verdict(diff: float, se: float) -> str:
+    """``tie`` within two standard errors, else ``better`` or ``worse``."""
+    return "tie" if _within(diff, se) else ("better" if diff > 0 else "worse")
+
+
+def _setup(sweep: Sweep, task: str) -> dict[str, Any]:
+    meta = sweep.report["meta"]
+    train = (sweep.spec or {}).get("train", {})
+    p = paper()
+    return {
+        "known": sweep.spec is not None,
+        "default_model": train.get("model", "default") == "default",
+        "model": train.get("model", "default"),
+        "optimizer": train.get("optimizer", "adamw"),
+        "lr": train.get("lr"),
+        "precision": train.get("precision", "fp32"),
+        "train_examples": train.get("train_examples"),
+        "dev_examples": train.get("dev_examples"),
+        "batch_size": train.get("batch_size", 16),
+        "epochs": train.get("epochs"),
+        "evals_per_epoch": train.get("evals_per_epoch"),
+        "dropout_seed": train.get("dropout_seed", "do"),
+        "n_wi": meta["n_wi_seeds"], "n_do": meta["n_do_seeds"], "n_trials": meta["n_trials"],
+        "paper_grid": p["grid"].get(task),
+        "paper_train_examples": p["train_examples"].get(task),
+        "paper_dev_examples": p["dev_examples"].get(task),
+    }
+
+
+def _evp(report: dict[str, Any], task: str) -> dict[str, Any]:
+    evp = {int(r["n"]): r for r in report["expected_best"]}
+    ours_paper = paper()["evp"].get(task, {})
+    rows = [{"n": n, "mean": evp[n]["mean"], "sd": evp[n]["sd"],
+             "paper": ours_paper.get(str(n))}
+            for n in (1, 5, 10, 20, 30, 50, 100) if n in evp]
+    top = report["best_seeds"]["trials"]
+    gain = evp[10]["mean"] - evp[1]["mean"] if 10 in evp and 1 in evp else None
+    paper_gain = (ours_paper["10"] - ours_paper["1"]) if ours_paper else None
+    return {"rows": rows, "gain_1_to_10": gain, "paper_gain_1_to_10": paper_gain,
+            "best": top[0]["best_score"] if top else None,
+            "paper_best": paper()["best"].get(task), "n_scored": report["meta"]["n_scored"]}
+
+
+def _variance(report: dict[str, Any], task: str) -> dict[str, Any]:
+    v = report["variance"]
+    out: dict[str, Any] = {"sd": v, "paper_sd": paper()["sd"].get(task),
+                           "paper_sd_task": task if task in paper()["sd"] else "mrpc"}
+    out["paper_sd"] = out["paper_sd"] or paper()["sd"]["mrpc"]
+    ps = out["paper_sd"]
+    out["kept_share"] = {"wi": v["wi_varying_do_fixed"] / v["overall"],
+                         "do": v["do_varying_wi_fixed"] / v["overall"]}
+    out["paper_kept_share"] = {"wi": ps["wi_varying_do_fixed"] / ps["overall"],
+                               "do": ps["do_varying_wi_fixed"] / ps["overall"]}
+    out["more_spread_per_seed_here"] = (max(out["kept_share"].values())
+                                        < min(out["paper_kept_share"].values()))
+    anova = report["anova"]
+    out["anova"] = None if "skipped" in anova else {
+        "wi": anova["wi_seed"], "do": anova["do_seed"], "residual": anova["residual"],
+        "significant": [name for name, key in (("WI", "wi_seed"), ("DO", "do_seed"))
+                        if anova[key]["p_value"] < SIGNIFICANCE],
+        "larger": "WI" if anova["wi_seed"]["share"] > anova["do_seed"]["share"] else "DO",
+    }
+    rows = [r for r in report["best_vs_worst"].values() if "skipped" not in r]
+    out["best_vs_worst"] = [{**r, "p": f"{r['p_value']:.2g}"} for r in rows]
+    out["best_vs_worst_significant"] = [r["factor"] for r in rows
+                                        if r["p_value"] < SIGNIFICANCE]
+    return out
+
+
+def _failures(sweep: Sweep, task: str, contrasts: list[Sweep]) -> dict[str, Any]:
+    def row(s: Sweep) -> dict[str, Any]:
+        fails = s.report["failures"]
+        train = (s.spec or {}).get("train", {})
+        evp = {int(r["n"]): r["mean"] for r in s.report["expected_best"]}
+        lr = train.get("lr")
+        return {"source": s.source, "optimizer": train.get("optimizer"),
+                "lr": None if lr is None else f"{lr:g}",
+                **{k: fails.get(k) for k in ("n_trials", "n_failed", "rate", "lowest_score")},
+                "sd": s.report["variance"]["overall"], "evp1": evp.get(1), "evp10": evp.get(10)}
+
+    fails = sweep.report["failures"]
+    if "skipped" in fails:
+        return {"skipped": fails["skipped"]}
+    for c in contrasts:
+        if c.task != task:
+            raise ValueError(f"{c.source}: a contrast must be a real sweep of {task} too")
+    usable = [c for c in contrasts if "skipped" not in c.report["failures"]]
+    sd = sweep.report["variance"]["overall"]
+    return {
+        **fails,
+        "paper_threshold": paper()["failed_threshold"].get(task),
+        "rows": [row(sweep), *(row(c) for c in usable)],
+        "contrasts": [{**row(c), "optimizer_label": OPTIMIZER_LABELS.get(
+            (c.spec or {}).get("train", {}).get("optimizer"), f"`{c.source}`"),
+            "spread_ratio": c.report["variance"]["overall"] / sd} for c in usable],
+    }
+
+
+def _comparison(cmp: Comparison) -> dict[str, Any]:
+    T = cmp.meta["n_evals"]
+    paired = paired_vs_fifo(cmp.runs)
+    rows = []
+    for _, r in cmp.summary.iterrows():
+        name = r["scheduler"]
+        cuts = cmp.runs.loc[cmp.runs["scheduler"] == name, "milestone"].dropna()
+        p = paired.loc[name]
+        rows.append({
+            "scheduler": name, "started": float(r["started"]),
+            "cut": None if cuts.empty else float(cuts.mean()),
+            "cut_varies": cuts.nunique() > 1, "cut_share": None if cuts.empty
+            else float(cuts.mean()) / T, "compute": float(r["compute_mean"]),
+            "best_mean": float(r["best_mean"]), "best_sd": float(r["best_sd"]),
+            "diff": float(p["diff"]), "se": float(p["se"]), "verdict": _verdict(p["diff"], p["se"]),
+            "wins": int(p["wins"]), "ties": int(p["ties"]), "losses": int(p["losses"]),
+        })
+    return {"meta": cmp.meta, "path": cmp.path, "rows": rows,
+            "by_name": {r["scheduler"]: r for r in rows}}
+
+
+def _cuts(cuts: list[dict[str, Any]]) -> dict[str, Any]:
+    near_rule = next((c for c in cuts if c["share"] >= 0.25), None)
+    strong = next((c for c in cuts if c["spearman"] is not None and c["spearman"] >= 0.5), None)
+    return {"rows": cuts, "near_rule": near_rule, "first_strong": strong}
+
+
+def compute_to_match(
+    curves: pd.DataFrame, budget: float = MATCH_BUDGET, *, n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How much planned early discarding needs to match FIFO's expected best at ``budget``.
+
+    FIFO's expected best at ``budget`` is the expected best of that many full runs; the
+    answer is the smallest budget (in steps of one evaluation interval's worth of
+    full runs, from 1 up) whose best plan reaches it, found by bisection over budgets
+    on the planner's estimates. Also returned: how many full runs FIFO needs to reach
+    what the best plan at ``budget`` reaches (the paper's "about what 19 full runs
+    reach" for MRPC).
+    """
+    T = int(curves["eval_index"].max())
+    final = curves[curves["eval_index"] > 0].groupby("trial_id")["score"].max()
+    target = expected_max(final, int(budget))[0]
+
+    def best_at(b: float) -> float:
+        r = plan_budgets(curves, [b], n_resamples=n_resamples, seed=seed).best.iloc[0]
+        return float(r["expected_best"])
+
+    lo, hi = T, int(budget * T)  # in intervals; the plan at `budget` reaches the target
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if best_at(mid / T) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    at_budget = best_at(budget)
+    runs_needed = next((n for n in range(1, 10_000) if expected_max(final, n)[0] >= at_budget),
+                       None)
+    return {"budget": budget, "fifo_expected_best": target, "plan_budget": lo / T,
+            "share": lo / T / budget, "plan_expected_best_at_budget": at_budget,
+            "fifo_runs_to_match_plan": runs_needed}
+
+
+def task_findings(
+    sweep: Sweep, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
+    match: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every number and verdict of one task's findings (no sentences)."""
+    task = sweep.task
+    report = sweep.report
+    b10 = paper()["early_discard_b10"].get(task)
+    return {
+        "task": task, "label": TASK_LABELS.get(task, task), "source": sweep.source,
+        "setup": _setup(sweep, task),
+        "evp": _evp(report, task),
+        "variance": _variance(report, task),
+        "failures": _failures(sweep, task, list(contrasts)),
+        "comparisons": [_comparison(c) for c in comparisons],
+        "planner": report.get("planner") or [],
+        "paper_b10": b10,
+        "cuts": _cuts(report.get("cut_correlation") or []),
+        "match": match,
+        "best_trials": report["best_seeds"]["trials"],
+    }
+
+
+def cross_task(sweeps: list[Sweep]) -> list[dict[str, Any]]:
+    """Per pair of tasks: do the WI seeds that are good on one do well on the other?"""
+    out = []
+    for i, a in enumerate(sweeps):
+        for b in sweeps[i + 1:]:
+            c = seed_consistency(a.trials, b.trials, "wi_seed")
+            table = c.table.sort_values("rank_a")
+            out.append({
+                "a": TASK_LABELS.get(a.task, a.task), "b": TASK_LABELS.get(b.task, b.task),
+                "rho": c.rho, "p_value": c.p_value, "n_seeds": c.n_seeds,
+                "significant": bool(math.isfinite(c.p_value) and c.p_value < SIGNIFICANCE),
+                "rows": [{"wi_seed": int(s), **{k: float(v) for k, v in r.items()}}
+                         for s, r in table.iterrows()],
+                "top_both": [int(s) for s, r in table.iterrows()
+                             if r["rank_a"] <= 3 and r["rank_b"] <= 3],
+            })
+    return out
+
+
+def findings(
+    sweeps: list[Sweep], *, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
+    matches: dict[str, dict[str, Any]] | None = None, commands: list[str] = (),
+) -> dict[str, Any]:
+    """The whole page's numbers: one entry per task, the cross-task WI comparison.
+
+    Comparisons and contrasts go to the task whose curves they were made from
+    (a comparison's ``meta.json`` names its curves; a contrast is a sweep of a task).
+    """
+    by_source = {s.source: s for s in sweeps}
+    tasks = [s.task for s in sweeps]
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"one sweep per task, got {tasks}")
+    for c in comparisons:
+        if str(c.meta.get("curves")) not in by_source:
+            raise ValueError(f"{c.path} compares curves of {c.meta.get('curves')}, which is "
+                             f"not one of the sweeps ({', '.join(by_source)})")
+    per_task = []
+    for s in sweeps:
+        per_task.append(task_findings(
+            s, [c for c in comparisons if c.meta["curves"] == s.source],
+            [c for c in contrasts if c.task == s.task], (matches or {}).get(s.task)))
+    unmatched = [c.source for c in contrasts if c.task not in tasks]
+    if unmatched:
+        raise ValueError(f"contrast sweeps of a task without a main sweep: {unmatched}")
+    return {"tasks": per_task, "cross_task": cross_task(sweeps), "commands": list(commands),
+            "paper": paper()}
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict[str, Any]] | pd.DataFrame, digits: int = 3) -> str:
+    """A markdown table (pandas ``to_markdown``); floats with ``digits`` decimals, None as n/a."""
+    frame = pd.DataFrame(rows)
+    frame = frame.map(lambda v: _num(v, digits)) if len(frame) else frame
+    return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def _columns(rows: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows renamed for a table: ``names`` maps each header to a row key, in order."""
+    return [{header: row.get(key) for header, key in names.items()} for row in rows]
+
+
+def _comparison_row(r: dict[str, Any]) -> dict[str, Any]:
+    cut = "" if r["cut"] is None else (
+        f"{r['cut']:.1f} (mean)" if r["cut_varies"] else f"{int(r['cut'])}"
+    ) + f" = {r['cut_share']:.0%}"
+    fifo = r["scheduler"] == "fifo"
+    return {"scheduler": r["scheduler"], "started": f"{r['started']:g}", "cut after": cut,
+            "compute": f"{r['compute']:.2f}",
+            "best found (mean ± sd)": f"{r['best_mean']:.4f} ± {r['best_sd']:.4f}",
+            "vs FIFO": "" if fifo else f"{r['diff']:+.4f} ± {r['se']:.4f}",
+            "W/T/L": "" if fifo else f"{r['wins']}/{r['ties']}/{r['losses']}"}
+
+
+def _planner_row(r: dict[str, Any]) -> dict[str, Any]:
+    q = r["rule_of_thumb"]
+    return {"budget": f"{r['budget']:g}", "started": r["started"], "trained fully": r["kept"],
+            "stopped after": f"{r['cut_after']} ({r['cut_share']:.0%})",
+            "EVP without": r["no_early_stopping"],
+            "EVP with plan": f"{r['expected_best']:.4f} ± {r['se']:.4f}",
+            "gain": f"{r['gain']:+.4f}",
+            "rule of thumb": "n/a" if q is None else
+            f"{q['started']}/{q['kept']}/{q['cut_after']}: {q['expected_best']:.4f}"}
+
+
+def _cut_row(c: dict[str, Any]) -> dict[str, Any]:
+    return {"cut after": f"{c['milestone']} ({c['share']:.0%})",
+            "rank correlation": c["spearman"]}
+
+
+def render(numbers: dict[str, Any]) -> str:
+    """The findings page: ``templates/findings.md.j2`` filled with :func:`findings`' numbers."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tune_seeds.reporting", "templates"),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["num"] = _num
+    env.filters["g"] = lambda v: "n/a" if v is None else f"{v:g}"
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{v:.0%}"
+    env.filters["signed"] = lambda v, d=4: "n/a" if v is None else f"{v:+.{d}f}"
+    env.filters["table"] = markdown_table
+    env.filters["columns"] = _columns
+    env.filters["comparison_row"] = _comparison_row
+    env.filters["planner_row"] = _planner_row
+    env.filters["cut_row"] = _cut_row
+    text = env.get_template("findings.md.j2").render(**numbers)
+    # Paragraphs are one line in the source of the page; collapse the template's blank runs.
+    lines, blank = [], False
+    for line in text.splitlines():
+        if line.strip():
+            lines.append(line.rstrip())
+            blank = False
+        elif not blank:
+            lines.append("")
+            blank = True
+    return "\n".join(lines).strip() + "\n"

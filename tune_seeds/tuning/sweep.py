@@ -1,0 +1,219 @@
+"""Run a seed sweep on Ray Tune: the Tuner of a :class:`~tune_seeds.tuning.spec.SweepSpec`.
+
+:func:`run_sweep` runs or resumes one:
+
+1. :func:`~tune_seeds.tuning.connect.connect` starts an embedded Ray (dashboard on
+   127.0.0.1 with Ray's token authentication) or joins a cluster.
+2. :func:`build_tuner` wires the pieces: the seed pairs of :mod:`tune_seeds.tuning.search`,
+   a scheduler (:mod:`tune_seeds.schedulers.factory`, every budget in evaluation
+   intervals with ``time_attr="eval_index"``), the function trainable of
+   :mod:`tune_seeds.tuning.trainable` with its CPUs/GPUs (fractional GPUs let several
+   trials share one), retries from checkpoints (``FailureConfig``), the results-tables
+   callback, checkpoint retention, and what the console shows
+   (:mod:`tune_seeds.tuning.progress`).
+3. The spec is saved next to Tune's experiment state (``sweep.json``,
+   :mod:`tune_seeds.tuning.storage`), so that ``resume=True`` rebuilds the same
+   trainable and continues with ``Tuner.restore(..., resume_errored=True)``: finished
+   trials never run again, interrupted and errored ones continue from their latest
+   checkpoint.
+
+Overhead per trial is kept low without Tune's per-trial CSV/JSON/TensorBoard
+loggers, which the results tables replace, and with ``reuse_actors=True`` (one
+worker process runs many trials and keeps the tokenized data; see
+``benchmarks/bench_tune_overhead.py``) when the dashboard is off. With the
+dashboard on, every trial gets a fresh actor, so that the Actors page names each
+actor by its own seed pair (Ray captures an actor's repr once, at its creation);
+that costs a new worker's imports per trial (about 5 to 13 s on 2 cores) against
+one to several minutes of training.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from tune_seeds.schedulers.factory import Scheduling, build, callbacks_for
+from tune_seeds.tuning.connect import connect
+from tune_seeds.tuning.preflight import wait_for_resources
+from tune_seeds.tuning.progress import environment, tune_file_loggers
+from tune_seeds.tuning.search import build_searcher
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec, expand_path
+from tune_seeds.tuning.storage import DropFinishedCheckpoints, save_spec
+
+
+def scheduling(spec: SchedulerSpec, total_evals: int) -> Scheduling:
+    """The sweep's scheduler and its pause points (:func:`tune_seeds.schedulers.factory.build`)."""
+    return build(
+        spec.name, total_evals, metric=spec.metric, milestone=spec.milestone(total_evals),
+        keep=spec.keep, cohort_size=spec.cohort_size, rank_by=spec.rank_by,
+        grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
+    )
+
+
+def pause_points(spec: SchedulerSpec, total_evals: int) -> frozenset[int]:
+    """Evaluations after which the scheduler may pause a trial: they need a checkpoint."""
+    return scheduling(spec, total_evals).pause_points
+
+
+def build_scheduler(spec: SchedulerSpec, total_evals: int) -> Any:
+    """The Tune scheduler, with ``time_attr="eval_index"`` and budgets in evaluations."""
+    return scheduling(spec, total_evals).scheduler
+
+
+def build_trainable(
+    spec: SweepSpec, train_func: Callable[..., None] | None = None, **params: Any
+) -> Any:
+    """The function trainable with its parameters and resources.
+
+    ``train_func`` replaces :func:`~tune_seeds.tuning.trainable.seed_trial` (tests wrap
+    it, e.g. to fail a trial once); ``params`` go to it beside the sweep's own.
+    """
+    from ray import tune
+
+    from tune_seeds.tuning.trainable import labelled_trainable, seed_trial
+
+    pauses = sorted(pause_points(spec.scheduler, spec.train.total_evals))
+    recompute = spec.pause_mode == "recompute"
+    trainable = tune.with_parameters(
+        train_func or seed_trial,
+        train_config=spec.train.to_dict(),
+        checkpoint_at=[] if recompute else pauses,
+        recompute_at=pauses if recompute else [],
+        checkpoint_every=spec.checkpoint_every,
+        **params,
+    )
+    resources = {"cpu": spec.cpus_per_trial}
+    if spec.gpus_per_trial:
+        resources["gpu"] = spec.gpus_per_trial
+    # Resources go on the function, where Tune's wrapper picks them up, so that the
+    # class naming each actor by its seed pair is the outermost layer.
+    return labelled_trainable(tune.with_resources(trainable, resources))
+
+
+def build_tuner(
+    spec: SweepSpec,
+    trainable: Any = None,
+    extra_callbacks: list[Any] | None = None,
+    verbose: int = 1,
+    reuse_actors: bool = True,
+) -> Any:
+    """The :class:`ray.tune.Tuner` of a sweep (``trainable``: :func:`build_trainable`).
+
+    ``reuse_actors`` runs the next trial in a finished trial's worker process; it
+    saves the imports of a new worker, but the actor keeps the repr (the seed pair the
+    dashboard shows) of its first trial.
+    """
+    from ray import tune
+
+    from tune_seeds.tuning.progress import ProgressLine, status_table
+    from tune_seeds.tuning.results import ResultsTables
+
+    total = spec.train.total_evals
+    searcher, num_samples = build_searcher(
+        spec.search, spec.wi_seeds, spec.do_seeds, spec.num_samples, spec.seed
+    )
+    scheduler = build_scheduler(spec.scheduler, total)
+    callbacks = [
+        ResultsTables(spec.tables_dir, spec.train.task, total, spec.tables_every_s),
+        *callbacks_for(scheduler),
+        *([] if spec.keep_checkpoints else [DropFinishedCheckpoints()]),
+        *(extra_callbacks or []),
+    ]
+    if verbose >= 1:
+        planned = spec.scheduler.planned_evals(spec.trial_count, total)
+        callbacks.append(ProgressLine(spec.trial_count, total, planned))
+    max_concurrent = None if spec.limit_by_cpus else spec.max_concurrent
+    return tune.Tuner(
+        trainable if trainable is not None else build_trainable(spec),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
+            max_concurrent_trials=max_concurrent, reuse_actors=reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=expand_path(spec.storage_path),
+            callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=verbose,
+            progress_reporter=status_table(),
+        ),
+    )
+
+
+def restore_tuner(spec: SweepSpec, trainable: Any = None) -> Any:
+    """Continue the sweep saved at ``spec.experiment_path``; errored trials run again.
+
+    A damaged experiment state (a driver killed while Tune wrote it, before
+    :func:`~tune_seeds.tuning.atomic_sync.atomic_snapshots`) is a ``ValueError``: Tune itself
+    would start the sweep again from scratch."""
+    from ray import tune
+
+    from tune_seeds.tuning.atomic_sync import check_snapshot
+
+    if spec.is_local:
+        check_snapshot(spec.experiment_path.removeprefix("file://"))
+    return tune.Tuner.restore(
+        spec.experiment_path,
+        trainable=trainable if trainable is not None else build_trainable(spec),
+        resume_errored=True,
+    )
+
+
+def embedded_cpus(spec: SweepSpec) -> int | None:
+    """CPUs of the embedded Ray: all of them, or where concurrency is limited by CPUs,
+    just enough for ``max_concurrent`` trials."""
+    if spec.max_concurrent is None or not spec.limit_by_cpus:
+        return None
+    return max(1, math.ceil(spec.max_concurrent * spec.cpus_per_trial))
+
+
+def run_sweep(
+    spec: SweepSpec,
+    resume: bool = False,
+    address: str | None = None,
+    dashboard: bool = True,
+    verbose: int = 1,
+    out: Callable[[str], Any] = print,
+    dashboard_port: int | None = None,
+    autoscale_wait_s: float = 0.0,
+) -> Any:
+    """Run (or resume) a sweep to the end; returns Tune's ``ResultGrid``.
+
+    The results tables are in ``spec.tables_dir`` when it returns (also after an
+    interruption, with the trials done so far). Raises
+    :class:`~tune_seeds.tuning.preflight.PreflightError`, with nothing written, when no node
+    can hold a trial (after waiting up to ``autoscale_wait_s`` on a cluster).
+    """
+    import ray
+
+    from tune_seeds.tuning.atomic_sync import atomic_snapshots
+    from tune_seeds.tuning.progress import tune_environment, worker_runtime_env
+
+    owns_ray = not ray.is_initialized()
+    if owns_ray:
+        cpus = embedded_cpus(spec) if address is None else None
+        info = connect(address, dashboard, num_cpus=cpus, dashboard_port=dashboard_port,
+                       runtime_env=worker_runtime_env(verbose))
+        out(info.describe())
+    try:
+        # Tune would wait forever for a trial that no node can hold.
+        wait_for_resources(spec.cpus_per_trial, spec.gpus_per_trial,
+                           autoscale_wait_s if address else 0.0, out)
+        if not resume:
+            save_spec(spec)
+        out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
+        # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
+        tuner = restore_tuner(spec) if resume else build_tuner(
+            spec, verbose=verbose, reuse_actors=not dashboard)
+        with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
+                atomic_snapshots():  # a killed driver leaves a whole snapshot
+            if not spec.tune_loggers:
+                # Tune's result grid looks for the per-trial files we chose not to write.
+                logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+            return tuner.fit()
+    finally:
+        if owns_ray:
+            ray.shutdown()

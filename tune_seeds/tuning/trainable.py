@@ -1,0 +1,214 @@
+"""The seeded trial as a Ray Tune function trainable.
+
+:func:`seed_trial` runs one :class:`~tune_seeds.trial.training.Trial` for the
+``wi_seed``/``do_seed`` pair in its Tune config and reports every evaluation
+record with ``tune.report``. Everything else a sweep needs is decided here:
+
+- **Checkpoints only where a resume must start.** A checkpoint of the default
+  model with its optimizer state is ~270 MB, so one is attached only after the
+  evaluations listed in ``checkpoint_at`` (the scheduler's pause milestones:
+  a PAUSE on a report without a checkpoint would silently restart the trial
+  from scratch) and after every ``checkpoint_every`` evaluations (so a crash
+  or an interrupted sweep loses at most that much work). Never after the last
+  evaluation: a finished trial is never resumed.
+- **Exact resume.** A restored trial (``tune.get_checkpoint()``) continues from
+  the checkpointed evaluation and reproduces the uninterrupted run bit for bit,
+  because the core trial restores every RNG and the torch thread count is
+  pinned to the trial's CPUs (``max(1, floor(cpus))``), which do not change
+  between attempts.
+- **Data once per worker.** The tokenized subsets are read from the disk cache
+  once per worker process and kept, so that with ``reuse_actors=True`` the next
+  trial on the same worker starts without reading anything.
+- **Actors named by their pair.** :func:`labelled_trainable` turns the function
+  into Tune's trainable class with a ``__repr__`` naming the seed pair and the trial
+  (``seed_trial(wi=3, do=7, trial=2c077b0f)``), which Ray shows as the actor's
+  name on the dashboard's Actors page and in the prefix of worker log lines.
+- **Divergence.** The core trial just stops when its loss turns NaN/inf; the
+  trainable then repeats the last record with ``diverged=True`` (same
+  ``eval_index``, so a table keeping the last row per evaluation is unchanged)
+  so that the sweep can mark the trial ``stopped_by="diverged"``.
+
+Every record also carries ``wi_seed``, ``do_seed``, ``diverged``, ``node_id`` (the
+Ray node the attempt ran on; all nodes of a machine share one IP), ``device``,
+``device_name``, ``precision`` (what ``auto`` resolved to) and ``gpu_peak_mb`` (the
+trial's peak GPU memory; NaN on a CPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+from collections.abc import Callable, Collection, Mapping
+from contextlib import nullcontext
+from typing import Any
+
+CHECKPOINT_FILE = "trial.pt"
+POSITION_FILE = "position.pt"
+"""A pause that keeps no weights: the trial's position and curve, recomputed on resume."""
+
+
+def threads_for(cpus: float) -> int:
+    """Torch threads for a trial with ``cpus`` CPUs: at least one, never more than it owns."""
+    return max(1, math.floor(cpus + 1e-9))
+
+
+def needs_checkpoint(
+    eval_index: int, total_evals: int, checkpoint_at: Collection[int], checkpoint_every: int
+) -> bool:
+    """Whether the report of ``eval_index`` must carry a checkpoint.
+
+    >>> [k for k in range(11) if needs_checkpoint(k, 10, {3}, 4)]
+    [3, 4, 8]
+    """
+    if eval_index <= 0 or eval_index >= total_evals:
+        return False
+    if eval_index in checkpoint_at:
+        return True
+    return checkpoint_every > 0 and eval_index % checkpoint_every == 0
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_data(config: Any) -> Any:
+    from tune_seeds.trial.data import prepare_data
+
+    return prepare_data(config)
+
+
+def _trial_cpus() -> float:
+    from ray import tune
+
+    resources = tune.get_context().get_trial_resources()
+    return float(resources.required_resources.get("CPU", 1.0))
+
+
+def _run_info(trial: Any) -> dict[str, Any]:
+    """Where and how the trial ran, for every report: device, precision, peak GPU memory."""
+    return {
+        "device": str(trial.device),
+        "device_name": trial.device_name,
+        "precision": trial.precision,
+        "gpu_peak_mb": trial.peak_gpu_memory_mb(),
+    }
+
+
+def make_trial(
+    config: dict[str, Any], train_config: dict[str, Any], threads: int, checkpoint_dir: str | None
+) -> Any:
+    """The core trial of the pair in ``config``, resumed from ``checkpoint_dir`` if given.
+
+    Pure of Ray: the trainable adds reporting and checkpoints around it.
+    """
+    import torch
+
+    from tune_seeds.trial.config import TrainConfig
+    from tune_seeds.trial.training import Trial
+
+    cfg = TrainConfig(**{**train_config, "threads": threads})
+    torch.set_num_threads(threads)
+    trial = Trial(
+        cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]), data=_cached_data(cfg)
+    )
+    if checkpoint_dir is not None:
+        position = os.path.join(checkpoint_dir, POSITION_FILE)
+        if os.path.exists(position):
+            trial.recompute(torch.load(position, weights_only=True))
+        else:
+            trial.load_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
+    return trial
+
+
+def seed_trial(
+    config: dict[str, Any],
+    *,
+    train_config: dict[str, Any],
+    checkpoint_at: Collection[int] = (),
+    checkpoint_every: int = 0,
+    recompute_at: Collection[int] = (),
+) -> None:
+    """Tune function trainable: one seeded fine-tuning trial.
+
+    Args:
+        config: the Tune config, holding ``wi_seed`` and ``do_seed``.
+        train_config: :meth:`TrainConfig.to_dict` of the sweep (``threads`` is
+            replaced by the trial's CPUs).
+        checkpoint_at: evaluation indices whose report carries a checkpoint
+            (the scheduler's pause milestones).
+        checkpoint_every: also checkpoint every this many evaluations (0: never).
+        recompute_at: evaluation indices whose report carries only the trial's position
+            (a few KB, no weights; ``--pause-mode recompute``): a trial paused there is
+            retrained from its seeds when it resumes, exactly.
+
+    Use it through :func:`tune.with_parameters`, e.g.::
+
+        trainable = tune.with_parameters(seed_trial, train_config=cfg.to_dict(),
+                                         checkpoint_at={8}, checkpoint_every=10)
+    """
+    import ray
+    import torch
+    from ray import tune
+
+    from tune_seeds.trial.training import TrialStatus
+
+    total_evals = int(train_config.get("evals_per_epoch", 10)) * int(train_config.get("epochs", 3))
+    checkpoint_at = frozenset(int(k) for k in checkpoint_at)
+    recompute_at = frozenset(int(k) for k in recompute_at)
+    seeds = {"wi_seed": int(config["wi_seed"]), "do_seed": int(config["do_seed"])}
+    node_id = ray.get_runtime_context().get_node_id()
+    threads = threads_for(_trial_cpus())
+
+    restored = tune.get_checkpoint()
+    with restored.as_directory() if restored is not None else nullcontext() as checkpoint_dir:
+        trial = make_trial(config, train_config, threads, checkpoint_dir)
+        for record in trial.evaluations():
+            row = {**record, **seeds, **_run_info(trial), "diverged": False, "node_id": node_id}
+            index = int(record["eval_index"])
+            if index in recompute_at and 0 < index < total_evals:
+                with tempfile.TemporaryDirectory(prefix="tune-seeds-pos-") as tmp:
+                    torch.save(trial.position_state(), os.path.join(tmp, POSITION_FILE))
+                    tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+            elif needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
+                with tempfile.TemporaryDirectory(prefix="tune-seeds-ckpt-") as tmp:
+                    trial.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))
+                    tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+            else:
+                tune.report(row)
+    if trial.status == TrialStatus.DIVERGED and trial.records:
+        tune.report({
+            **trial.records[-1], **seeds, **_run_info(trial), "diverged": True, "node_id": node_id
+        })
+
+
+def actor_label(config: Mapping[str, Any], trial_id: str) -> str:
+    """The repr of a trial's actor: its seed pair and Tune trial id.
+
+    >>> actor_label({"wi_seed": 3, "do_seed": 7}, "2c077b0f")
+    'seed_trial(wi=3, do=7, trial=2c077b0f)'
+    """
+    return f"seed_trial(wi={config.get('wi_seed')}, do={config.get('do_seed')}, trial={trial_id})"
+
+
+def labelled_trainable(train_func: Callable[[dict[str, Any]], Any]) -> type:
+    """Tune's class for the function trainable ``train_func``, its repr naming the trial.
+
+    Tune wraps a function in ``ImplicitFunc``, whose ``__repr__`` is the function's
+    name, and Ray captures an actor's repr once, right after its creation task, as the
+    name the dashboard and the log prefixes show. This subclass returns
+    :func:`actor_label` of the config and trial id the actor was created with. A
+    reused actor (``reuse_actors=True``) keeps the label of its first trial, which is
+    why :func:`tune_seeds.tuning.sweep.run_sweep` turns reuse off while the dashboard is on.
+    The Tune trainable name stays that of ``train_func``, so that sweeps started
+    before keep resuming.
+    """
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    class SeedTrial(wrap_function(train_func)):
+        def __repr__(self) -> str:
+            # Also called while the actor is being built, before Tune sets the config.
+            config = getattr(self, "config", None) or {}
+            return actor_label(config, getattr(self, "trial_id", "?"))
+
+    # The dashboard's Class column shows the qualified name.
+    SeedTrial.__qualname__ = SeedTrial.__name__
+    return SeedTrial
