@@ -30,7 +30,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check tune_seeds schedulers experiments benchmarks tests
+	$(VENV)/bin/ruff check tune_seeds schedulers experiments benchmarks tests notebooks
 
 # The Trainer comparisons need accelerate (the 'bench' extra).
 bench: install

@@ -66,7 +66,7 @@ def fake_seed_trial(
     """``seed_trial``'s protocol and record columns without a model (see the module doc).
 
     Its "checkpoint" is only the position, so ``recompute_at`` pauses are the same as
-    ``checkpoint_at`` ones; other ``seed_trial`` parameters (``fault``...) are ignored."""
+    ``checkpoint_at`` ones; any other keyword is ignored."""
     from tune_seeds.tuning.trainable import needs_checkpoint
 
     per_epoch = int(train_config["evals_per_epoch"])
