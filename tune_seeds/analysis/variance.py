@@ -19,6 +19,7 @@ are left out of the averages.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -91,13 +92,19 @@ def two_way_anova(trials: pd.DataFrame, score: str = "best_score") -> pd.DataFra
     # statsmodels is imported here: it is slow to import and only this function needs it.
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
+    from statsmodels.tools.sm_exceptions import ModelWarning
 
     df = _check(trials, score).rename(columns={score: "y"})
     if df["wi_seed"].nunique() < 2 or df["do_seed"].nunique() < 2:
         raise ValueError("two-way ANOVA needs at least two WI seeds and two DO seeds")
     replicated = bool(df.groupby(list(FACTORS)).size().max() > 1)
     formula = "y ~ C(wi_seed) + C(do_seed)" + (" + C(wi_seed):C(do_seed)" if replicated else "")
-    table = anova_lm(smf.ols(formula, data=df).fit(), typ=2)
+    # A sparse draw of pairs leaves a rank-deficient design with no residual degrees of
+    # freedom: F and p come out NaN, which callers show as n/a; the warnings are noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ModelWarning)
+        table = anova_lm(smf.ols(formula, data=df).fit(), typ=2)
     table = table.rename(
         index={
             "C(wi_seed)": "wi_seed",
@@ -157,7 +164,9 @@ def best_vs_worst_anova(
     if len(a) < 2 or len(b) < 2:
         f_stat, p = float("nan"), float("nan")
     else:
-        res = stats.f_oneway(a, b)
+        with warnings.catch_warnings():  # constant samples: NaN F and p, shown as n/a
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.f_oneway(a, b)
         f_stat, p = float(res.statistic), float(res.pvalue)
     return BestWorst(factor, best, worst, float(a.mean()), float(b.mean()), f_stat, p)
 

@@ -24,7 +24,6 @@ Sweep summary: rte, 2 trials (1 completed, 1 scheduler)
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import pandas as pd
@@ -111,24 +110,16 @@ def sweep_report(
     evp = expected_validation_performance(values, default_ns(len(values)))
     report["expected_best"] = evp[["n", "mean", "sd"]].to_dict(orient="records")
     report["variance"] = factor_sd(trials, score).to_dict()
-    # A sparse random draw of pairs leaves ANOVA a rank-deficient design and no residual
-    # degrees of freedom: its F and p are NaN (shown as n/a), and statsmodels' warnings
-    # about it are noise in a sweep's summary.
-    from statsmodels.tools.sm_exceptions import ModelWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", ModelWarning)
+    try:
+        report["anova"] = two_way_anova(trials, score).to_dict(orient="index")
+    except ValueError as err:
+        report["anova"] = {"skipped": str(err)}
+    report["best_vs_worst"] = {}
+    for f in FACTORS:
         try:
-            report["anova"] = two_way_anova(trials, score).to_dict(orient="index")
+            report["best_vs_worst"][f] = best_vs_worst_anova(trials, f, score).to_dict()
         except ValueError as err:
-            report["anova"] = {"skipped": str(err)}
-        report["best_vs_worst"] = {}
-        for f in FACTORS:
-            try:
-                report["best_vs_worst"][f] = best_vs_worst_anova(trials, f, score).to_dict()
-            except ValueError as err:
-                report["best_vs_worst"][f] = {"skipped": str(err)}
+            report["best_vs_worst"][f] = {"skipped": str(err)}
     try:
         thr = infer_threshold(trials, threshold)
     except ValueError as err:
