@@ -45,7 +45,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.trial.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.trial.config import (
+    CLI_OPTIONS,
+    DROPOUT_SEEDS,
+    OPTIMIZER_IMPLS,
+    OPTIMIZERS,
+    TrainConfig,
+)
 from tune_seeds.trial.precision import add_precision_arguments
 from tune_seeds.trial.tasks import TASK_NAMES, get_task
 from tune_seeds.tuning.cluster_auth import ClusterAuthError
@@ -128,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--evals-per-epoch", type=count,
                    help="validations per epoch besides the one at step 0 (default 10)")
     g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--optimizer-impl", choices=OPTIMIZER_IMPLS,
+                   help="fused (default: one kernel over all parameters) or for-loop (one "
+                   "step per parameter, as sweeps recorded before it ran)")
     g.add_argument("--dropout-seed", choices=DROPOUT_SEEDS,
                    help="which seed drives dropout: do (paper, default) or wi")
     g.add_argument("--train-examples", type=count, help="seeded training subset (default all)")

@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tune_seeds.trial.config import CLI_OPTIONS, DROPOUT_SEEDS, OPTIMIZERS, TrainConfig
+from tune_seeds.trial.config import (
+    CLI_OPTIONS,
+    DROPOUT_SEEDS,
+    OPTIMIZER_IMPLS,
+    OPTIMIZERS,
+    TrainConfig,
+)
 from tune_seeds.trial.data import DataError
 from tune_seeds.trial.model import ModelError
 from tune_seeds.trial.precision import add_precision_arguments
@@ -73,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evals-per-epoch", type=positive_int)
     p.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="adamw (bias-corrected, default) or bert-adam (the paper's)")
+    p.add_argument("--optimizer-impl", choices=OPTIMIZER_IMPLS,
+                   help="fused (default: one kernel over all parameters) or for-loop (one "
+                   "step per parameter, as sweeps recorded before it ran)")
     p.add_argument("--dropout-seed", choices=DROPOUT_SEEDS,
                    help="which seed drives dropout: do (paper, default) or wi (Hugging Face)")
     add_precision_arguments(p)

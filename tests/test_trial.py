@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -138,7 +139,9 @@ def test_nan_loss_ends_the_trial_as_diverged(tiny_config: TrainConfig, data) -> 
         trial.model.classifier.weight.fill_(float("nan"))
     assert list(records) == []
     assert trial.status is TrialStatus.DIVERGED
-    assert len(trial.records) == 1 and trial.step == 1
+    # Noticed where the interval ends (the loss is read there, not after every step),
+    # and that evaluation is not made.
+    assert len(trial.records) == 1 and trial.step == trial.eval_steps[1]
 
 
 def test_seeds_must_be_non_negative_integers(tiny_config: TrainConfig, data) -> None:
@@ -182,6 +185,90 @@ def test_bert_adam_option_trains(tiny_config: TrainConfig, data) -> None:
     curve = Trial(tiny_config.replace(optimizer="bert-adam"), 3, 7, data=data).run()
     assert curve != Trial(tiny_config, 3, 7, data=data).run()
     assert all(math.isfinite(r["eval_loss"]) for r in curve)
+
+
+# -- optimizer implementations ---------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "bert-adam"])
+def test_each_optimizer_implementation_is_reproducible_and_resumes_exactly(
+    tiny_config: TrainConfig, data, tmp_path: Path, optimizer: str
+) -> None:
+    for impl in ("fused", "for-loop"):
+        cfg = tiny_config.replace(optimizer=optimizer, optimizer_impl=impl)
+        expected = Trial(cfg, 3, 7, data=data).run()
+        assert Trial(cfg, 3, 7, data=data).run() == expected
+        first = Trial(cfg, 3, 7, data=data)
+        for record in first.evaluations():
+            if record["eval_index"] == 3:
+                first.save_checkpoint(tmp_path / f"{optimizer}-{impl}.pt")
+                break
+        resumed = Trial(cfg, 3, 7, data=data)
+        resumed.load_checkpoint(tmp_path / f"{optimizer}-{impl}.pt")
+        assert canon(resumed.run()) == canon(expected)
+
+
+def test_bert_adam_multi_tensor_step_gives_the_loop_s_numbers(
+    tiny_config: TrainConfig, data
+) -> None:
+    loop = Trial(tiny_config.replace(optimizer="bert-adam", optimizer_impl="for-loop"), 3, 7,
+                 data=data)
+    fused = Trial(tiny_config.replace(optimizer="bert-adam", optimizer_impl="fused"), 3, 7,
+                  data=data)
+    assert not loop.optimizer.foreach and fused.optimizer.foreach
+    assert loop.run() == fused.run()
+    assert same(dict(loop.model.named_parameters()), dict(fused.model.named_parameters()))
+
+
+def test_fused_adamw_is_the_default_and_differs_from_the_loop_only_in_rounding(
+    tiny_config: TrainConfig, data
+) -> None:
+    fused = Trial(tiny_config, 3, 7, data=data)
+    loop = Trial(tiny_config.replace(optimizer_impl="for-loop"), 3, 7, data=data)
+    assert all(g["fused"] for g in fused.optimizer.param_groups)
+    assert not any(g["fused"] or g["foreach"] for g in loop.optimizer.param_groups)
+    a, b = fused.run(), loop.run()
+    assert [r["eval_index"] for r in a] == [r["eval_index"] for r in b]
+    gaps = [abs(x["train_loss"] - y["train_loss"]) for x, y in zip(a[1:], b[1:], strict=True)]
+    assert max(gaps) < 1e-3
+
+
+def test_a_config_saved_before_optimizer_impl_runs_the_loop(
+    tiny_config: TrainConfig, data, tmp_path: Path
+) -> None:
+    saved = tiny_config.replace(optimizer_impl="for-loop").to_dict()
+    del saved["optimizer_impl"]
+    assert TrainConfig.from_dict(saved).optimizer_impl == "for-loop"
+    old = Trial(TrainConfig.from_dict(saved), 3, 7, data=data)
+    records = old.evaluations()
+    next(records), next(records)
+    state = old.state_dict()
+    state["config"] = saved  # as a checkpoint written by the older version
+    torch.save(state, tmp_path / "old.pt")
+    Trial(TrainConfig.from_dict(saved), 3, 7, data=data).load_checkpoint(tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="its config is"):
+        Trial(tiny_config, 3, 7, data=data).load_checkpoint(tmp_path / "old.pt")
+
+
+def test_training_loss_is_the_mean_of_the_interval_s_step_losses(
+    tiny_config: TrainConfig, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trial = Trial(tiny_config, 3, 7, data=data)
+    losses: list[float] = []
+    accumulate = trial._accumulate
+
+    def record_loss(loss: torch.Tensor) -> None:
+        losses.append(float(loss.item()))
+        accumulate(loss)
+
+    monkeypatch.setattr(trial, "_accumulate", record_loss)
+    curve = trial.run()
+    for before, after in itertools.pairwise(curve):
+        interval = losses[before["step"] : after["step"]]
+        total = 0.0
+        for value in interval:  # summed in double precision, in step order
+            total += value
+        assert after["train_loss"] == total / len(interval)
 
 
 # -- precision ---------------------------------------------------------------------

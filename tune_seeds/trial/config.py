@@ -27,11 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 OPTIMIZERS = ("adamw", "bert-adam")
+OPTIMIZER_IMPLS = ("fused", "for-loop")
+LEGACY_OPTIMIZER_IMPL = "for-loop"
+"""What a config recorded before ``optimizer_impl`` existed ran: torch's per-parameter
+AdamW. A sweep started then resumes with it, so its trials keep their arithmetic."""
 PRESETS = ("default", "paper")
 CLI_OPTIONS = (
     "lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
     "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers", "precision",
-    "deterministic",
+    "deterministic", "optimizer_impl",
 )
 """Fields that the command-line tools expose under the same name (``--batch-size``)."""
 DROPOUT_SEEDS = ("do", "wi")
@@ -55,6 +59,12 @@ class TrainConfig:
         evals_per_epoch: validations per epoch, besides the one at step 0.
         optimizer: ``"adamw"`` (with bias correction) or ``"bert-adam"`` (the
             paper's BERT Adam without bias correction, which fails more often).
+        optimizer_impl: ``"fused"`` (default): AdamW as one fused kernel over all
+            parameters (torch's ``fused=True``, CPU and CUDA), BERT Adam as multi-tensor
+            (``torch._foreach_*``) operations; ``"for-loop"``: one step per parameter,
+            as every sweep recorded before this option ran. For AdamW the two differ in
+            the last bits (another order of operations), so a sweep keeps the one it
+            started with; for BERT Adam they give the same numbers.
         dropout_seed: which seed drives dropout masks, ``"do"`` or ``"wi"``.
         train_examples: seeded subset of the training set (None: all of it).
         dev_examples: seeded subset of the dev set (None: all of it).
@@ -82,6 +92,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     evals_per_epoch: int = 10
     optimizer: str = "adamw"
+    optimizer_impl: str = "fused"
     dropout_seed: str = "do"
     train_examples: int | None = None
     dev_examples: int | None = None
@@ -112,6 +123,10 @@ class TrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer_impl not in OPTIMIZER_IMPLS:
+            raise ValueError(
+                f"optimizer_impl must be one of {OPTIMIZER_IMPLS}, got {self.optimizer_impl!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.dropout_seed not in DROPOUT_SEEDS:
@@ -144,6 +159,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from :meth:`to_dict`, including one saved by an older version.
+
+        >>> TrainConfig.from_dict({"task": "rte"}).optimizer_impl
+        'for-loop'
+        """
+        values = with_legacy_defaults(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -152,3 +173,8 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def with_legacy_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict with the fields it predates set to what it actually ran."""
+    return {"optimizer_impl": LEGACY_OPTIMIZER_IMPL, **values}

@@ -20,7 +20,7 @@ gradient scaler whose state is part of the checkpoint.
 
 An example (it reads RTE from ``GLUE_DIR``, so it is not run as a test)::
 
-    from tune_seeds.trial.config import TrainConfig
+    from tune_seeds.trial.config import TrainConfig, with_legacy_defaults
 
     trial = Trial(TrainConfig(task="rte", train_examples=160, dev_examples=32), 3, 7)
     for record in trial.evaluations():
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.config import TrainConfig, with_legacy_defaults
 from tune_seeds.trial.data import PreparedData, TokenizedSplit, prepare_data
 from tune_seeds.trial.model import build_model
 from tune_seeds.trial.optim import linear_warmup_decay, make_optimizer
@@ -141,7 +141,7 @@ class Trial:
             config.model, self.task.num_labels, self.wi_seed, config.num_hidden_layers
         ).to(self.device)
         self.optimizer = make_optimizer(
-            self.model, config.optimizer, config.lr, config.weight_decay
+            self.model, config.optimizer, config.lr, config.weight_decay, config.optimizer_impl
         )
         self.lr_schedule = linear_warmup_decay(
             self.optimizer, self.total_steps, config.warmup_fraction
@@ -157,8 +157,7 @@ class Trial:
         self.step = 0
         self.records: list[dict[str, Any]] = []
         self.status = TrialStatus.RUNNING
-        self._loss_sum = 0.0
-        self._loss_count = 0
+        self._reset_interval()
 
     # -- the loop ---------------------------------------------------------------
 
@@ -173,10 +172,14 @@ class Trial:
         while len(self.records) < len(self.eval_steps):
             target = self.eval_steps[len(self.records)]
             while self.step < target:
-                loss = self._train_step()
-                if not math.isfinite(loss) and self._diverged():
+                self._train_step()
+                if self.scaler is not None and self._diverged():
                     self.status = TrialStatus.DIVERGED
                     return
+            # Read once per interval, not once per step: the device never waits on the host.
+            if self.scaler is None and self._nonfinite_steps():
+                self.status = TrialStatus.DIVERGED
+                return
             yield self._evaluate()
         self.status = TrialStatus.COMPLETED
 
@@ -186,7 +189,7 @@ class Trial:
             pass
         return self.records
 
-    def _train_step(self) -> float:
+    def _train_step(self) -> None:
         epoch, position = divmod(self.step, self.steps_per_epoch)
         bs = self.config.batch_size
         batch = self._to_device(
@@ -210,19 +213,36 @@ class Trial:
         self.lr_schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        value = float(loss.item())
-        if math.isfinite(value):
-            self._skipped_in_a_row = 0
-            self._loss_sum += value
-            self._loss_count += 1
-        else:
-            self._skipped_in_a_row += 1
-        return value
+        self._accumulate(loss.detach())
+
+    def _reset_interval(self) -> None:
+        """Start the training-loss sums of a new evaluation interval, on the device."""
+        # float64, as the sum of Python floats it replaces: the same train_loss, bit for bit.
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        self._loss_sum = torch.zeros((), dtype=dtype, device=self.device)
+        self._loss_count = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    def _accumulate(self, loss: torch.Tensor) -> None:
+        """Add a step's loss to the interval's sums without a host synchronisation."""
+        finite = torch.isfinite(loss)
+        self._loss_sum += torch.where(finite, loss, 0.0).to(self._loss_sum.dtype)
+        self._loss_count += finite
+        self._nonfinite += ~finite
+        if self.scaler is not None:
+            # fp16 counts the scaler's skips in a row; GradScaler.step syncs anyway.
+            self._skipped_in_a_row = 0 if bool(finite) else self._skipped_in_a_row + 1
+
+    def _nonfinite_steps(self) -> int:
+        return int(self._nonfinite.item())
+
+    def _interval_train_loss(self) -> float:
+        """Mean training loss over the interval's finite steps (NaN when there were none)."""
+        count = int(self._loss_count.item())
+        return float(self._loss_sum.item()) / count if count else math.nan
 
     def _diverged(self) -> bool:
-        """After a non-finite loss: diverged, unless fp16's scaler is handling it."""
-        if self.scaler is None:
-            return True
+        """fp16: diverged once the scaler has skipped too many steps in a row."""
         return self._skipped_in_a_row >= FP16_SKIPS_BEFORE_DIVERGED
 
     @property
@@ -272,13 +292,13 @@ class Trial:
             "eval_index": len(self.records),
             "step": self.step,
             "epoch": self.step / self.steps_per_epoch,
-            "train_loss": self._loss_sum / self._loss_count if self._loss_count else math.nan,
+            "train_loss": self._interval_train_loss(),
             "eval_loss": eval_loss,
             **{m: metrics[m] for m in self.task.metric_names},
             "score": metrics["score"],
             "best_score": max(previous_best, metrics["score"]),
         }
-        self._loss_sum, self._loss_count = 0.0, 0
+        self._reset_interval()
         self.records.append(record)
         return record
 
@@ -299,8 +319,8 @@ class Trial:
             "do_seed": self.do_seed,
             "step": self.step,
             "records": [dict(r) for r in self.records],
-            "loss_sum": self._loss_sum,
-            "loss_count": self._loss_count,
+            "loss_sum": float(self._loss_sum.item()),
+            "loss_count": int(self._loss_count.item()),
             "status": self.status.value,
         }
 
@@ -343,12 +363,14 @@ class Trial:
         last_start = int(records[-2]["step"]) if len(records) > 1 else 0
         while self.step < target:
             if self.step == last_start:
-                self._loss_sum, self._loss_count = 0.0, 0
-            loss = self._train_step()
-            if not math.isfinite(loss) and self._diverged():
-                raise ValueError(f"the recomputed trial diverged at step {self.step}")
-        if self._loss_count:
-            again = self._loss_sum / self._loss_count
+                self._check_recomputed_interval()
+                self._reset_interval()
+            self._train_step()
+            if self.scaler is not None:
+                self._check_recomputed_interval()
+        self._check_recomputed_interval()
+        if int(self._loss_count.item()):
+            again = self._interval_train_loss()
             recorded = records[-1]["train_loss"]
             if again != recorded:
                 raise ValueError(
@@ -358,11 +380,17 @@ class Trial:
                 )
         self._set_position(state)
 
+    def _check_recomputed_interval(self) -> None:
+        diverged = self._diverged() if self.scaler is not None else self._nonfinite_steps() > 0
+        if diverged:
+            raise ValueError(f"the recomputed trial diverged before step {self.step}")
+
     def _set_position(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.records = [dict(r) for r in state["records"]]
-        self._loss_sum = float(state["loss_sum"])
-        self._loss_count = int(state["loss_count"])
+        self._reset_interval()
+        self._loss_sum.fill_(float(state["loss_sum"]))
+        self._loss_count.fill_(int(state["loss_count"]))
         self.status = TrialStatus(state["status"])
 
     def _check_owner(self, state: dict[str, Any]) -> None:
@@ -375,7 +403,7 @@ class Trial:
         # Paths and thread counts may differ between the run and its resumption.
         ignored = {"glue_dir", "cache_dir", "threads"}
         for key, value in ours.items():
-            theirs = state[key]
+            theirs = with_legacy_defaults(state[key]) if key == "config" else state[key]
             if key == "config":
                 value = {k: v for k, v in value.items() if k not in ignored}
                 theirs = {k: v for k, v in theirs.items() if k not in ignored}

@@ -224,7 +224,7 @@ class SweepSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
         data = dict(data)
-        data["train"] = TrainConfig(**data["train"])
+        data["train"] = TrainConfig.from_dict(data["train"])
         data["scheduler"] = SchedulerSpec(**data["scheduler"])
         data["wi_seeds"] = tuple(data["wi_seeds"])
         data["do_seeds"] = tuple(data["do_seeds"])

@@ -105,7 +105,7 @@ def make_trial(
     from tune_seeds.trial.config import TrainConfig
     from tune_seeds.trial.training import Trial
 
-    cfg = TrainConfig(**{**train_config, "threads": threads})
+    cfg = TrainConfig.from_dict({**train_config, "threads": threads})
     torch.set_num_threads(threads)
     trial = Trial(
         cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]), data=_cached_data(cfg)
