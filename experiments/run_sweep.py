@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most disk the paused checkpoints of early discarding may take; "
                    "without --cohort-size the cohort is sized to fit it (default: "
                    f"{DISK_SHARE:.0%}% of the storage's free space)")
+    g.add_argument("--no-predictions", dest="predictions", action="store_false",
+                   help="do not keep every evaluation's dev-set predictions in "
+                   "predictions.parquet (about 6 MB per 100 MRPC trials)")
     g.add_argument("--tune-loggers", action="store_true",
                    help="also write Tune's per-trial progress.csv/result.json (slower)")
     g.add_argument("--tables-every", type=number(float, 0), default=30.0,
@@ -280,7 +283,7 @@ def sweep_spec(args: argparse.Namespace) -> SweepSpec:
         keep_checkpoints=args.keep_checkpoints, pause_mode=args.pause_mode,
         storage_path=args.storage_path, name=name,
         results_dir=args.results_dir, tune_loggers=args.tune_loggers,
-        tables_every_s=args.tables_every,
+        tables_every_s=args.tables_every, predictions=args.predictions,
     )
 
 

@@ -118,7 +118,8 @@ def test_whole_run_on_cpu(tmp_path, glue_fixture_dir):
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert {p.name for p in out.iterdir()} == {
-        "trials.parquet", "curves.parquet", "sweep.json", "gpu_sweep.log", "gpu_sweep.json"}
+        "trials.parquet", "curves.parquet", "predictions.parquet", "sweep.json", "gpu_sweep.log",
+        "gpu_sweep.json"}
     report = json.loads((out / "gpu_sweep.json").read_text())
     assert report["probe"] == {"skipped": "no probe on --device cpu"}
     assert report["nvidia_smi"] is None and report["peak_gpu_memory_per_trial_mb"] is None

@@ -8,6 +8,7 @@ is the reference that paused, retried and resumed trials must reproduce exactly.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -64,6 +65,13 @@ def curves_by_pair(curves: pd.DataFrame) -> pd.DataFrame:
     return curves.set_index(["wi_seed", "do_seed", "eval_index"]).sort_index()[CURVE_KEYS[1:]]
 
 
+def predictions_by_pair(trials: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    pairs = trials.set_index("trial_id")[["wi_seed", "do_seed"]]
+    df = predictions.join(pairs, on="trial_id")
+    keys = ["wi_seed", "do_seed", "eval_index", "example"]
+    return df.set_index(keys).sort_index()[["label", "pred", "prob"]]
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(address="local", num_cpus=2, include_dashboard=False)
@@ -76,11 +84,11 @@ def reference(local_ray, glue_fixture_dir, tmp_path_factory):
     """The FIFO sweep of the full 2 x 3 grid: (trials, curves)."""
     spec = tiny_spec(glue_fixture_dir, tmp_path_factory.mktemp("ref"), "fifo-grid")
     run_sweep(spec, verbose=0, out=lambda _: None)
-    return load_results(spec.tables_dir)
+    return load_results(spec.tables_dir, predictions=True)
 
 
 def test_fifo_grid_runs_every_pair_to_the_end(reference):
-    trials, curves = reference
+    trials, curves, _ = reference
     assert sorted(zip(trials.wi_seed, trials.do_seed, strict=True)) == [
         (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)
     ]
@@ -94,6 +102,25 @@ def test_fifo_grid_runs_every_pair_to_the_end(reference):
     report = sweep_report(trials, total_evals=TOTAL)
     assert (report["compute"]["evals_used"], report["compute"]["evals_fifo"]) == (36, 36)
     assert "6 completed" in format_summary(report)
+
+
+def test_every_evaluation_s_predictions_are_kept_and_give_its_accuracy(reference,
+                                                                      glue_fixture_dir):
+    _, curves, predictions = reference
+    dev_labels = pd.read_csv(glue_fixture_dir / "RTE" / "dev.tsv", sep="\t",
+                             quoting=csv.QUOTE_NONE).label
+    n_dev = len(dev_labels)
+    assert list(predictions.columns[:6]) == ["trial_id", "eval_index", "example", "label",
+                                            "pred", "prob"]
+    assert len(predictions) == 6 * (TOTAL + 1) * n_dev
+    for _, rows in predictions.groupby(["trial_id", "eval_index"]):
+        assert rows.example.tolist() == list(range(n_dev))
+        assert rows.label.tolist() == (dev_labels == "not_entailment").astype(int).tolist()
+    accuracy = predictions.assign(right=predictions.pred == predictions.label).groupby(
+        ["trial_id", "eval_index"]).right.mean()
+    recorded = curves.set_index(["trial_id", "eval_index"]).accuracy
+    assert (accuracy.loc[recorded.index] == recorded).all()
+    assert ((predictions.prob > 0.5) == (predictions.pred == 1)).all()
 
 
 def test_asha_random_stops_trials_only_at_rungs(reference, glue_fixture_dir, tmp_path):
@@ -126,6 +153,9 @@ def test_hyperband_optuna_pauses_and_resumes_exactly(reference, glue_fixture_dir
     # Paused at 2 with a checkpoint and resumed: the same curve as run straight through.
     pd.testing.assert_frame_equal(curves_by_pair(curves), curves_by_pair(reference[1]).loc[
         curves_by_pair(curves).index])
+    got = predictions_by_pair(trials, load_results(spec.tables_dir, predictions=True)[2])
+    ref = predictions_by_pair(reference[0], reference[2])
+    pd.testing.assert_frame_equal(got, ref.loc[got.index])
 
 
 def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path):
@@ -280,9 +310,12 @@ def test_sigint_then_resume_gives_the_uninterrupted_tables(reference, glue_fixtu
     assert resumed.returncode == 0, out
     assert "Sweep summary: rte, 6 trials (6 completed)" in out
     trials, curves = load_results(tmp_path / "cli")
-    ref_trials, ref_curves = reference
+    ref_trials, ref_curves, ref_predictions = reference
     pd.testing.assert_frame_equal(by_pair(trials)[TRIAL_KEYS], by_pair(ref_trials)[TRIAL_KEYS])
     pd.testing.assert_frame_equal(curves_by_pair(curves), curves_by_pair(ref_curves))
+    pd.testing.assert_frame_equal(
+        predictions_by_pair(trials, load_results(tmp_path / "cli", predictions=True)[2]),
+        predictions_by_pair(ref_trials, ref_predictions))
     # Trials finished before the interruption were not run again: same id, same time.
     again = trials.set_index("trial_id").loc[done.trial_id, ["wall_s", "node_id"]]
     pd.testing.assert_frame_equal(again, done.set_index("trial_id")[["wall_s", "node_id"]])

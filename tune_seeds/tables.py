@@ -1,10 +1,13 @@
-"""The two results tables of a sweep, and how to read and check them.
+"""The results tables of a sweep, and how to read and check them.
 
-A sweep writes two tables into its results directory:
+A sweep writes up to three tables into its results directory:
 
 - ``trials.parquet``: one row per trial (:data:`TRIALS_COLUMNS`);
 - ``curves.parquet``: one row per trial per evaluation (:data:`CURVES_COLUMNS` plus
-  one column per task metric, e.g. ``accuracy`` and ``f1`` for MRPC).
+  one column per task metric, e.g. ``accuracy`` and ``f1`` for MRPC);
+- ``predictions.parquet`` (unless the sweep ran with ``--no-predictions``): one row per
+  trial per evaluation per dev example (:data:`PREDICTIONS_COLUMNS`), what the model
+  predicted, so that two sweeps can be compared example by example.
 
 The sweep runner writes them; everything that analyses them reads them through
 :func:`load_results` (a results directory) or :func:`load_any` (a directory or a bare
@@ -65,8 +68,15 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("task", "synthetic")
 
 STOPPED_BY_VALUES: tuple[str, ...] = ("completed", "scheduler", "diverged", "error")
 
+PREDICTIONS_COLUMNS: tuple[str, ...] = (
+    "trial_id", "eval_index", "example", "label", "pred", "prob"
+)
+"""Columns of ``predictions.parquet``: ``example`` is the row of the dev file (0 = the first
+example), ``prob`` the predicted probability of label 1 (all four tasks are binary)."""
+
 TRIALS_FILE = "trials.parquet"
 CURVES_FILE = "curves.parquet"
+PREDICTIONS_FILE = "predictions.parquet"
 
 
 def _check_columns(df: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
@@ -228,11 +238,13 @@ def trials_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
     return trials
 
 
-def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_results(results_dir: str | Path, predictions: bool = False) -> tuple[pd.DataFrame, ...]:
     """Read and check ``trials.parquet`` and ``curves.parquet`` of a results directory.
 
     Returns:
-        ``(trials, curves)``, checked by :func:`validate_trials` and :func:`validate_curves`.
+        ``(trials, curves)``, checked by :func:`validate_trials` and :func:`validate_curves`;
+        with ``predictions=True``, ``(trials, curves, predictions)``, the last from
+        :func:`load_predictions` (None when the sweep recorded none).
 
     Raises:
         FileNotFoundError: when the directory or either table is missing.
@@ -247,7 +259,26 @@ def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise FileNotFoundError(f"{results_dir} has no {' and no '.join(missing)}")
     trials = validate_trials(read_parquet_whole(paths[TRIALS_FILE]), str(paths[TRIALS_FILE]))
     curves = validate_curves(read_parquet_whole(paths[CURVES_FILE]), str(paths[CURVES_FILE]))
+    if predictions:
+        return trials, curves, load_predictions(results_dir)
     return trials, curves
+
+
+def load_predictions(results_dir: str | Path) -> pd.DataFrame | None:
+    """``predictions.parquet`` of a results directory, checked and sorted; None if absent.
+
+    Rows repeated for the same (trial, evaluation, example) keep the last one, as the
+    curves do.
+    """
+    path = Path(results_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return None
+    df = read_parquet_whole(path)
+    _check_columns(df, PREDICTIONS_COLUMNS, str(path))
+    df["trial_id"] = df["trial_id"].astype(str)
+    keys = ["trial_id", "eval_index", "example"]
+    df = df.drop_duplicates(keys, keep="last").sort_values(keys, kind="stable")
+    return df.reset_index(drop=True)
 
 
 def load_any(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

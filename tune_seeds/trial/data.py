@@ -278,11 +278,15 @@ def tokenized_split(
 
 @dataclass
 class PreparedData:
-    """Everything a trial reads: the task and its tokenized train and dev subsets."""
+    """Everything a trial reads: the task and its tokenized train and dev subsets.
+
+    ``dev_rows[i]`` is the row of the dev file that dev example ``i`` came from.
+    """
 
     task: Task
     train: TokenizedSplit
     dev: TokenizedSplit
+    dev_rows: np.ndarray
 
 
 def prepare_data(config: Any, tokenizer: Any = None, write_cache: bool = True) -> PreparedData:
@@ -293,7 +297,7 @@ def prepare_data(config: Any, tokenizer: Any = None, write_cache: bool = True) -
     glue_dir = resolve_glue_dir(config.glue_dir)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
-    splits = {}
+    splits, rows = {}, {}
     for split, n in (("train", config.train_examples), ("dev", config.dev_examples)):
         full = tokenized_split(
             task, split, tokenizer, config.max_length, glue_dir, cache_dir, write_cache
@@ -301,4 +305,5 @@ def prepare_data(config: Any, tokenizer: Any = None, write_cache: bool = True) -
         what = f"{task.name} {split}"
         idx = subset_indices(len(full), n, config.subset_seed, what)
         splits[split] = full if n is None else full.select(idx)
-    return PreparedData(task, splits["train"], splits["dev"])
+        rows[split] = idx
+    return PreparedData(task, splits["train"], splits["dev"], rows["dev"])

@@ -157,6 +157,9 @@ class Trial:
         self.step = 0
         self.records: list[dict[str, Any]] = []
         self.status = TrialStatus.RUNNING
+        self.last_predictions: tuple[np.ndarray, np.ndarray] | None = None
+        """Labels and probabilities of label 1 predicted for the dev set at the latest
+        evaluation, in dev order."""
         self._reset_interval()
 
     # -- the loop ---------------------------------------------------------------
@@ -262,12 +265,17 @@ class Trial:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     @torch.inference_mode()
-    def predict(self, split: TokenizedSplit, order: np.ndarray) -> tuple[np.ndarray, float]:
-        """Predicted labels (in split order) and the mean cross-entropy on ``split``."""
+    def predict(
+        self, split: TokenizedSplit, order: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Predicted labels and probabilities of label 1 (in split order), and the mean
+        cross-entropy on ``split``."""
         self.model.eval()
         preds = np.empty(len(split), dtype=np.int64)
-        loss_sum = 0.0
+        probs = np.empty(len(split), dtype=np.float32)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         size = self.config.eval_batch_size
+        batches = []
         for start in range(0, len(order), size):
             idx = order[start : start + size]
             batch = self._to_device(split.batch(idx))
@@ -275,15 +283,18 @@ class Trial:
             with autocast(self.precision, self.device):
                 logits = self.model(**batch).logits
             logits = logits.float()
-            loss_sum += float(
-                torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-            )
-            preds[idx] = logits.argmax(dim=-1).cpu().numpy()
-        return preds, loss_sum / len(split)
+            loss_sum += torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+            batches.append((idx, logits.argmax(dim=-1), logits.softmax(dim=-1)[:, -1]))
+        # One transfer at the end: the device never waits on the host between batches.
+        for idx, pred, prob in batches:
+            preds[idx] = pred.cpu().numpy()
+            probs[idx] = prob.cpu().numpy()
+        return preds, probs, float(loss_sum.item()) / len(split)
 
     def _evaluate(self) -> dict[str, Any]:
         dev = self.data.dev
-        preds, eval_loss = self.predict(dev, self._dev_order)
+        preds, probs, eval_loss = self.predict(dev, self._dev_order)
+        self.last_predictions = (preds, probs)
         metrics = self.task.compute_metrics(preds, dev.labels)
         # Evaluation 0 (the untrained model) is not a result of training: the best
         # score counts from the first evaluation after training starts, as the paper's.

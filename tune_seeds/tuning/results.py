@@ -1,4 +1,4 @@
-"""Keep a sweep's ``trials.parquet`` and ``curves.parquet`` current while it runs.
+"""Keep a sweep's results tables current while it runs.
 
 :class:`ResultsTables` is a Ray Tune callback. It keeps one row per
 (trial, evaluation) from the reported records, the latest one winning: a trial
@@ -21,6 +21,9 @@ the run (also when it is interrupted). Their schema is :mod:`tune_seeds.tables`:
 - ``curves.parquet``: :data:`~tune_seeds.tables.CURVES_COLUMNS`, every task
   metric, ``device`` (``cpu``, ``cuda:0``...), ``gpu_peak_mb`` (the attempt's peak GPU
   memory so far; NaN on a CPU) and ``task``.
+- ``predictions.parquet``: :data:`~tune_seeds.tables.PREDICTIONS_COLUMNS`, when the
+  trials report their predictions (the trainable's ``predictions=True``); kept like the
+  curves, the last report of a (trial, evaluation) winning.
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from ray.tune import Callback
 
 from tune_seeds.tables import (
     CURVES_COLUMNS,
     CURVES_FILE,
+    PREDICTIONS_COLUMNS,
+    PREDICTIONS_FILE,
     TRIALS_COLUMNS,
     TRIALS_FILE,
     trials_from_curves,
@@ -99,6 +105,32 @@ def trials_frame(
     return trials[[*TRIALS_COLUMNS, *RUN_TRIAL_COLUMNS]]
 
 
+def predictions_frame(
+    predictions: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]],
+    examples: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> pd.DataFrame:
+    """The predictions table from the kept arrays, sorted by trial, evaluation, example."""
+    keys = sorted(predictions)
+    if not keys:
+        return pd.DataFrame(columns=list(PREDICTIONS_COLUMNS))
+    sizes = [len(predictions[k][0]) for k in keys]
+    trial_ids = [k[0] for k in keys]
+    # Each trial's arrays in dev order; sorted by dev row for the table.
+    order = {t: np.argsort(examples[t][0], kind="stable") for t in set(trial_ids)}
+
+    def column(arrays: list[np.ndarray], ids: list[str]) -> np.ndarray:
+        return np.concatenate([a[order[t]] for a, t in zip(arrays, ids, strict=True)])
+
+    return pd.DataFrame({
+        "trial_id": pd.Categorical(np.repeat(trial_ids, sizes)),
+        "eval_index": np.repeat(np.array([k[1] for k in keys], dtype=np.int64), sizes),
+        "example": column([examples[t][0] for t in trial_ids], trial_ids),
+        "label": column([examples[t][1] for t in trial_ids], trial_ids),
+        "pred": column([predictions[k][0] for k in keys], trial_ids),
+        "prob": column([predictions[k][1] for k in keys], trial_ids),
+    })
+
+
 def write_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write a parquet file so that readers only ever see a complete one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -132,6 +164,8 @@ class ResultsTables(Callback):
         self.write_every_s = float(write_every_s)
         self.rows: dict[tuple[str, int], dict[str, Any]] = {}
         self.meta: dict[str, dict[str, Any]] = {}
+        self.predictions: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.examples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._last_write = 0.0
         self._dirty = False
 
@@ -146,6 +180,9 @@ class ResultsTables(Callback):
         self.rows[(trial_id, index)] = {
             "trial_id": trial_id, **{k: _plain(result.get(k, math.nan)) for k in keep}
         }
+        if "pred" in result:
+            self.examples.setdefault(trial_id, (result["example"], result["label"]))
+            self.predictions[(trial_id, index)] = (result["pred"], result["prob"])
         meta = self.meta.setdefault(trial_id, {"diverged": False})
         meta.update(
             status=str(trial.status),
@@ -185,11 +222,17 @@ class ResultsTables(Callback):
         self._write(force=True)
 
     def get_state(self) -> dict[str, Any]:
-        return {"rows": self.rows, "meta": self.meta}
+        return {
+            "rows": self.rows, "meta": self.meta,
+            "predictions": self.predictions, "examples": self.examples,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.rows = state["rows"]
         self.meta = state["meta"]
+        # A state saved before predictions were kept has none.
+        self.predictions = state.get("predictions", {})
+        self.examples = state.get("examples", {})
         self._dirty = True
 
     # -- tables -----------------------------------------------------------------
@@ -214,6 +257,11 @@ class ResultsTables(Callback):
             return
         self.results_dir.mkdir(parents=True, exist_ok=True)
         trials, curves = self.frames()
+        if self.predictions:
+            write_atomic(
+                predictions_frame(self.predictions, self.examples),
+                self.results_dir / PREDICTIONS_FILE,
+            )
         write_atomic(curves, self.results_dir / CURVES_FILE)
         write_atomic(trials, self.results_dir / TRIALS_FILE)
         self._last_write = now

@@ -130,6 +130,8 @@ class SweepSpec:
         name: the experiment's folder under ``storage_path``.
         results_dir: where the tables go (None: the experiment folder if local).
         tune_loggers: keep Tune's per-trial CSV/JSON/TensorBoard files (slower).
+        predictions: keep every evaluation's dev-set predictions in
+            ``predictions.parquet`` (``--no-predictions``: not).
         tables_every_s: least seconds between two rewrites of the tables while it runs.
     """
 
@@ -152,6 +154,7 @@ class SweepSpec:
     results_dir: str | None = None
     tune_loggers: bool = False
     tables_every_s: float = 30.0
+    predictions: bool = True
 
     def __post_init__(self) -> None:
         if self.search not in SEARCHES:
@@ -223,7 +226,8 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
-        data = dict(data)
+        # A sweep saved before predictions were recorded did not record them.
+        data = {"predictions": False, **data}
         data["train"] = TrainConfig.from_dict(data["train"])
         data["scheduler"] = SchedulerSpec(**data["scheduler"])
         data["wi_seeds"] = tuple(data["wi_seeds"])

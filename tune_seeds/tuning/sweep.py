@@ -82,6 +82,7 @@ def build_trainable(
         checkpoint_at=[] if recompute else pauses,
         recompute_at=pauses if recompute else [],
         checkpoint_every=spec.checkpoint_every,
+        predictions=spec.predictions,
         **params,
     )
     resources = {"cpu": spec.cpus_per_trial}

@@ -28,6 +28,10 @@ record with ``tune.report``. Everything else a sweep needs is decided here:
   ``eval_index``, so a table keeping the last row per evaluation is unchanged)
   so that the sweep can mark the trial ``stopped_by="diverged"``.
 
+- **Predictions.** With ``predictions=True`` every report also carries what the
+  model predicted for each dev example (:func:`prediction_fields`), which the sweep
+  keeps in ``predictions.parquet``.
+
 Every record also carries ``wi_seed``, ``do_seed``, ``diverged``, ``node_id`` (the
 Ray node the attempt ran on; all nodes of a machine share one IP), ``device``,
 ``device_name``, ``precision`` (what ``auto`` resolved to) and ``gpu_peak_mb`` (the
@@ -93,6 +97,23 @@ def _run_info(trial: Any) -> dict[str, Any]:
     }
 
 
+def prediction_fields(trial: Any) -> dict[str, Any]:
+    """The latest evaluation's predictions as compact arrays for a report.
+
+    ``example`` (rows of the dev file) and ``label`` travel with every report, so that
+    the driver needs no data of its own (on a cluster it may have none).
+    """
+    import numpy as np
+
+    preds, probs = trial.last_predictions
+    return {
+        "example": trial.data.dev_rows.astype(np.int32),
+        "label": trial.data.dev.labels.astype(np.int8),
+        "pred": preds.astype(np.int8),
+        "prob": probs.astype(np.float32),
+    }
+
+
 def make_trial(
     config: dict[str, Any], train_config: dict[str, Any], threads: int, checkpoint_dir: str | None
 ) -> Any:
@@ -126,6 +147,7 @@ def seed_trial(
     checkpoint_at: Collection[int] = (),
     checkpoint_every: int = 0,
     recompute_at: Collection[int] = (),
+    predictions: bool = False,
 ) -> None:
     """Tune function trainable: one seeded fine-tuning trial.
 
@@ -139,6 +161,8 @@ def seed_trial(
         recompute_at: evaluation indices whose report carries only the trial's position
             (a few KB, no weights; ``--pause-mode recompute``): a trial paused there is
             retrained from its seeds when it resumes, exactly.
+        predictions: report every evaluation's dev-set predictions
+            (:func:`prediction_fields`).
 
     Use it through :func:`tune.with_parameters`, e.g.::
 
@@ -163,6 +187,8 @@ def seed_trial(
         trial = make_trial(config, train_config, threads, checkpoint_dir)
         for record in trial.evaluations():
             row = {**record, **seeds, **_run_info(trial), "diverged": False, "node_id": node_id}
+            if predictions:
+                row.update(prediction_fields(trial))
             index = int(record["eval_index"])
             if index in recompute_at and 0 < index < total_evals:
                 with tempfile.TemporaryDirectory(prefix="tune-seeds-pos-") as tmp:
