@@ -54,6 +54,16 @@ def load_spec(results: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def planned_trials(results: str | Path) -> int | None:
+    """Trials the sweep runs in all, by the ``sweep.json`` beside its tables (None without
+    one): those the tables lack have not reported a result yet."""
+    try:
+        spec = load_spec(results)
+        return spec["num_samples"] or len(spec["wi_seeds"]) * len(spec["do_seeds"])
+    except (TypeError, KeyError, ValueError):  # none, or not a sweep's: the tables stand alone
+        return None
+
+
 def budgets(text: str) -> list[float]:
     """``"5,10"`` -> ``[5.0, 10.0]``; every budget at least one full run."""
     try:
@@ -99,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     synthetic = is_synthetic(curves)
     try:
-        report = sweep_report(trials, threshold=args.threshold, synthetic=synthetic)
+        report = sweep_report(trials, threshold=args.threshold, synthetic=synthetic,
+                              trial_count=planned_trials(args.results))
         if args.plan:
             report["planner"] = planner_report(
                 curves, args.plan, n_resamples=args.resamples,

@@ -61,6 +61,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+ENDED = ("completed", "diverged")
+"""How a trial that ran to its end stopped: its best score is a final one."""
+LISTED = 10
+"""Trials named at most in a line listing them (the rest are counted)."""
+
+
+def _evp(values: pd.Series) -> list[dict[str, Any]]:
+    if values.empty:
+        return []
+    evp = expected_validation_performance(values, default_ns(len(values)))
+    return evp[["n", "mean", "sd"]].to_dict(orient="records")
+
+
+def _pairs(trials: pd.DataFrame, progress: bool = True) -> list[dict[str, Any]]:
+    shown = ["wi_seed", "do_seed", *(["evals_trained"] if progress else [])]
+    return trials[[c for c in shown if c in trials.columns]].to_dict(orient="records")
+
+
 def sweep_report(
     trials: pd.DataFrame,
     *,
@@ -69,8 +87,18 @@ def sweep_report(
     n_best: int = 5,
     synthetic: bool = False,
     total_evals: int | None = None,
+    trial_count: int | None = None,
 ) -> dict[str, Any]:
     """Every number of the report of one sweep.
+
+    Trials without a score (they never trained: stopped before their first training
+    interval, e.g. by an error) are no draw of anything: they are left out of every
+    number and listed in ``meta["unscored"]``. Where the table says how trials ended
+    (``stopped_by``), the expected best is over the trials that ran to the end
+    (:data:`ENDED`), and the partial bests of those the scheduler cut are a table of their own
+    (``expected_best_cut``): they are not draws of the same distribution. Unfinished
+    trials (running, paused, interrupted, or in ERROR after some training) are in
+    neither, and listed in ``meta["unfinished"]``.
 
     Args:
         trials: the trials table (one row per trial).
@@ -81,35 +109,59 @@ def sweep_report(
         synthetic: mark the report as made from synthetic data.
         total_evals: evaluation intervals of a full run; adds ``compute``, the
             intervals trained against those of FIFO (every trial to the end).
+        trial_count: trials the sweep runs in all, where known: those beyond the table
+            never reported (``meta["not_reported"]``).
 
     Returns:
         A dict with ``meta`` (``stopped_by``: trials per way they ended, where the
-        table says), ``expected_best``, ``variance``, ``anova``, ``best_vs_worst``,
-        ``failures``, ``best_seeds`` and, with ``total_evals``, ``compute``.
+        table says; ``expected_best_over``: which trials the expected best is over),
+        ``expected_best``, ``expected_best_cut`` (None without cut trials),
+        ``variance``, ``anova``, ``best_vs_worst``, ``failures``, ``best_seeds`` and,
+        with ``total_evals``, ``compute``.
     """
-    values = trials[score].dropna()
     tasks = sorted(trials["task"].dropna().unique()) if "task" in trials.columns else []
+    unscored = trials[trials[score].isna()]
+    everything, trials = trials, trials[trials[score].notna()]
+    values = trials[score]
+    ended = trials
     report: dict[str, Any] = {
         "meta": {
-            "n_trials": len(trials),
+            "n_trials": len(everything),
             "n_scored": len(values),
             "score": score,
             "tasks": [str(t) for t in tasks],
             "synthetic": bool(synthetic),
-            "n_wi_seeds": int(trials["wi_seed"].nunique()),
-            "n_do_seeds": int(trials["do_seed"].nunique()),
-        }
+            "n_wi_seeds": int(everything["wi_seed"].nunique()),
+            "n_do_seeds": int(everything["do_seed"].nunique()),
+            "unscored": _pairs(unscored, progress=False),
+            "unfinished": [],
+            "not_reported": max(0, (trial_count or 0) - len(everything)),
+            "expected_best_over": "every trial",
+        },
+        "expected_best_cut": None,
     }
-    if "stopped_by" in trials.columns:
-        counts = trials["stopped_by"].fillna("unfinished").value_counts()
+    if "stopped_by" in everything.columns:
+        counts = everything["stopped_by"].fillna("unfinished").value_counts()
         report["meta"]["stopped_by"] = {str(k): int(v) for k, v in sorted(counts.items())}
+        how = trials["stopped_by"]
+        ended, cut = trials[how.isin(ENDED)], trials[how == "scheduler"]
+        report["meta"]["unfinished"] = _pairs(trials[~how.isin([*ENDED, "scheduler"])])
+        if len(ended) < len(trials):
+            report["meta"]["expected_best_over"] = "trained to the end"
+        if len(cut):
+            report["expected_best_cut"] = _evp(cut[score])
+        report["meta"]["n_cut"] = len(cut)
     if total_evals is not None:
-        used, fifo = int(trials["evals_trained"].sum()), len(trials) * int(total_evals)
+        used = int(everything["evals_trained"].sum())
+        fifo = len(everything) * int(total_evals)
         report["compute"] = {"evals_used": used, "evals_fifo": fifo,
                              "share": used / fifo if fifo else None}
-    evp = expected_validation_performance(values, default_ns(len(values)))
-    report["expected_best"] = evp[["n", "mean", "sd"]].to_dict(orient="records")
-    report["variance"] = factor_sd(trials, score).to_dict()
+    report["meta"]["n_ended"] = len(ended)
+    report["expected_best"] = _evp(ended[score])
+    try:
+        report["variance"] = factor_sd(trials, score).to_dict()
+    except ValueError as err:
+        report["variance"] = {"skipped": str(err)}
     try:
         report["anova"] = two_way_anova(trials, score).to_dict(orient="index")
     except ValueError as err:
@@ -121,7 +173,7 @@ def sweep_report(
         except ValueError as err:
             report["best_vs_worst"][f] = {"skipped": str(err)}
     try:
-        thr = infer_threshold(trials, threshold)
+        thr = infer_threshold(everything, threshold)
     except ValueError as err:
         report["failures"] = {"skipped": str(err)}
     else:
@@ -138,10 +190,13 @@ def sweep_report(
             },
         }
     best_trials = trials.sort_values(score, ascending=False, kind="stable").head(n_best)
-    report["best_seeds"] = {
-        f: seed_means(trials, f, score).head(n_best).reset_index().to_dict(orient="records")
-        for f in FACTORS
-    }
+    report["best_seeds"] = {}
+    for f in FACTORS:
+        try:
+            means = seed_means(trials, f, score).head(n_best).reset_index()
+        except ValueError:  # fewer than two scored trials: nothing to compare
+            means = pd.DataFrame()
+        report["best_seeds"][f] = means.to_dict(orient="records")
     shown = ["wi_seed", "do_seed", score,
              *(c for c in ("best_step", "stopped_by") if c in trials.columns)]
     report["best_seeds"]["trials"] = best_trials[shown].to_dict(orient="records")
@@ -228,8 +283,51 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "none"
     table = pd.DataFrame(rows).reindex(columns=columns).astype(object)
     return table.to_string(index=False, formatters=dict.fromkeys(columns, _fmt), na_rep="n/a")
+
+
+def _named(pairs: list[dict[str, Any]]) -> str:
+    """``WI 1 / DO 2 (3 evaluations), ...``, the first :data:`LISTED` of them."""
+    names = [f"WI {p['wi_seed']} / DO {p['do_seed']}"
+             + (f" ({p['evals_trained']} evaluations)" if "evals_trained" in p else "")
+             for p in pairs[:LISTED]]
+    more = f" and {len(pairs) - LISTED} more" if len(pairs) > LISTED else ""
+    return ", ".join(names) + more
+
+
+def _evp_label(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    if meta["expected_best_over"] == "every trial":
+        return "over every trial's best score"
+    return f"over the best scores of the {meta['n_ended']} trials trained to the end"
+
+
+def _cut_label(report: dict[str, Any]) -> str:
+    return (f"Cut trials' partial bests: expected best of n of the {report['meta']['n_cut']} "
+            "trials the scheduler stopped early (best score before the cut; not comparable "
+            "with the above)")
+
+
+def _left_out(report: dict[str, Any]) -> list[str]:
+    """Lines naming the trials the numbers leave out, and why."""
+    meta = report["meta"]
+    lines = []
+    if meta.get("unscored"):
+        lines.append(
+            f"{len(meta['unscored'])} trial(s) never trained (no score: stopped before "
+            f"their first training interval, e.g. by an error), left out of every number: "
+            f"{_named(meta['unscored'])}")
+    if meta.get("unfinished"):
+        lines.append(
+            f"{len(meta['unfinished'])} trial(s) unfinished (running, paused, interrupted, "
+            f"or in ERROR after some training), left out of the expected best: "
+            f"{_named(meta['unfinished'])}")
+    if meta.get("not_reported"):
+        lines.append(f"{meta['not_reported']} trial(s) of the sweep have not reported a result")
+    return lines
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -241,15 +339,26 @@ def format_report(report: dict[str, Any]) -> str:
         f"Sweep of {meta['n_trials']} trials ({meta['n_wi_seeds']} WI x {meta['n_do_seeds']} DO"
         f" seeds), task {', '.join(meta['tasks']) or 'unknown'}, score {meta['score']}{label}"
     )
-    out.append("\nExpected best score of n trials (sampling with replacement)")
-    out.append(_table(report["expected_best"], ["n", "mean", "sd"]))
+    out.extend(_left_out(report))
+    if report["expected_best"]:
+        out.append(f"\nExpected best score of n trials (sampling with replacement; "
+                   f"{_evp_label(report)})")
+        out.append(_table(report["expected_best"], ["n", "mean", "sd"]))
+    else:
+        out.append("\nExpected best score: none yet (no trial has trained to the end)")
+    if report.get("expected_best_cut"):
+        out.append(f"\n{_cut_label(report)}")
+        out.append(_table(report["expected_best_cut"], ["n", "mean", "sd"]))
     v = report["variance"]
-    out.append("\nStandard deviation of the score")
-    out.append(_table([
-        {"view": "overall", "sd": v["overall"]},
-        {"view": "WI varying, DO fixed", "sd": v["wi_varying_do_fixed"]},
-        {"view": "DO varying, WI fixed", "sd": v["do_varying_wi_fixed"]},
-    ], ["view", "sd"]))
+    if "skipped" in v:
+        out.append(f"\nStandard deviation of the score: skipped ({v['skipped']})")
+    else:
+        out.append("\nStandard deviation of the score")
+        out.append(_table([
+            {"view": "overall", "sd": v["overall"]},
+            {"view": "WI varying, DO fixed", "sd": v["wi_varying_do_fixed"]},
+            {"view": "DO varying, WI fixed", "sd": v["do_varying_wi_fixed"]},
+        ], ["view", "sd"]))
     anova = report["anova"]
     if "skipped" in anova:
         out.append(f"\nTwo-way ANOVA: skipped ({anova['skipped']})")
@@ -265,9 +374,10 @@ def format_report(report: dict[str, Any]) -> str:
     if "skipped" in fails:
         out.append(f"\nFailed runs: skipped ({fails['skipped']})")
     else:
+        rate = f" ({100 * fails['rate']:.1f}%)" if fails["rate"] is not None else ""
         out.append(
             f"\nFailed runs (best score <= {fails['threshold']:.4f}): {fails['n_failed']} of "
-            f"{fails['n_trials']} ({100 * fails['rate']:.1f}%)"
+            f"{fails['n_trials']}{rate}"
         )
         for f, counts in fails["per_seed"].items():
             listed = ", ".join(f"{s}: {n}" for s, n in counts.items()) or "none"
@@ -312,11 +422,19 @@ def format_summary(report: dict[str, Any]) -> str:
     if best:
         lines.append("Best (WI, DO) pairs:")
         lines.append(_table(best, list(best[0])))
+    lines.extend(_left_out(report))
     evp = [r for r in report["expected_best"]
-           if r["n"] in SUMMARY_NS or r["n"] == meta["n_scored"]]
+           if r["n"] in SUMMARY_NS or r["n"] == meta["n_ended"]]
     if evp:
-        lines.append("Expected best score of n trials (EVP over every trial's best score):")
+        lines.append(f"Expected best score of n trials (EVP {_evp_label(report)}):")
         lines.append(_table(evp, ["n", "mean", "sd"]))
+    else:
+        lines.append("Expected best score: none yet (no trial has trained to the end)")
+    cut = [r for r in report.get("expected_best_cut") or []
+           if r["n"] in SUMMARY_NS or r["n"] == meta["n_cut"]]
+    if cut:
+        lines.append(f"{_cut_label(report)}:")
+        lines.append(_table(cut, ["n", "mean", "sd"]))
     compute = report.get("compute")
     if compute:
         lines.append(

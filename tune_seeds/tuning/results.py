@@ -14,9 +14,10 @@ the run (also when it is interrupted). Their schema is :mod:`tune_seeds.tables`:
 
 - ``trials.parquet``: :data:`~tune_seeds.tables.TRIALS_COLUMNS` plus ``task``,
   ``node_id``, ``device_name`` (the GPU's model, or ``cpu``) and ``precision`` (what
-  ``auto`` resolved to). ``stopped_by`` is ``completed`` (all evaluations), ``scheduler``
-  (stopped early), ``diverged`` (the loss became NaN/inf) or ``error``; it is
-  empty for trials still running, paused, pending or ``INTERRUPTED`` (stopped by
+  ``auto`` resolved to). ``best_score`` is NaN for a trial that never trained (only
+  evaluation 0, the untrained model). ``stopped_by`` is ``completed`` (all
+  evaluations), ``scheduler`` (stopped early), ``diverged`` (the loss became NaN/inf)
+  or ``error``; it is empty for trials still running, paused, pending or ``INTERRUPTED`` (stopped by
   an interruption of the sweep: they continue on resume).
 - ``curves.parquet``: :data:`~tune_seeds.tables.CURVES_COLUMNS`, every task
   metric, ``device`` (``cpu``, ``cuda:0``...), ``gpu_peak_mb`` (the attempt's peak GPU
@@ -98,6 +99,10 @@ def trials_frame(
         stopped_by(m["status"], m["diverged"], int(n), total_evals)
         for m, n in zip(info, trials["evals_trained"], strict=True)
     ]
+    # Evaluation 0 is the untrained model, not a result: a trial that never trained (out
+    # of memory at its first step, say) has no best score, unless it diverged there.
+    never_trained = (trials["evals_trained"] == 0) & (trials["stopped_by"] != "diverged")
+    trials.loc[never_trained, "best_score"] = math.nan
     trials["wall_s"] = [float(m["wall_s"]) for m in info]
     trials["task"] = task
     for column in RUN_TRIAL_COLUMNS[1:]:
