@@ -442,42 +442,73 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    from tune_seeds.reporting.report import format_summary, sweep_report
     from tune_seeds.schedulers.stall import SweepStalled
-    from tune_seeds.tables import load_results
-    from tune_seeds.tuning.sweep import run_sweep
+    from tune_seeds.tuning.sweep import errored_trials, run_sweep
 
     print(description, flush=True)
     del data  # the trials read the tokenization cache
     waiting_in_tune = 0  # trials Tune still holds unfinished when the run returns
+    errors: dict[str, str] = {}  # trials in ERROR by id: pair and first error line
     try:
         grid = run_sweep(spec, resume=args.resume, address=address,
                          dashboard=not args.no_dashboard, verbose=args.verbose,
                          dashboard_port=args.dashboard_port,
                          autoscale_wait_s=args.autoscale_wait)
         waiting_in_tune = len(grid) - grid.num_terminated - grid.num_errors
+        errors = errored_trials(grid)
     except PreflightError as err:  # no node of the cluster can hold a trial
         parser.error(str(err))
     except SweepStalled as err:  # nothing would ever run again: report, never succeed
         print(f"\nThe sweep stalled and was stopped.\n{err}", flush=True)
         waiting_in_tune = max(1, len(err.trials))
-    resume_hint = (
-        f"Continue with:\n  python experiments/run_sweep.py --resume --name {spec.name} "
-        f"--storage-path {spec.storage_path}"
-    )
+    except KeyboardInterrupt:  # a second Ctrl+C (or SIGTERM): Tune stopped at once
+        print("\nInterrupted.", flush=True)
+        waiting_in_tune = 1
+    return report_end(spec, waiting_in_tune, errors)
+
+
+def report_end(spec: SweepSpec, waiting_in_tune: int, errors: dict[str, str]) -> int:
+    """Print the summary, the trials in ERROR and how to continue; return the exit code.
+
+    0 only when every trial finished (completed, cut by the scheduler, or diverged); 1
+    when any ended in ERROR, was interrupted, waits or never ran: a resume runs those.
+    """
+    from tune_seeds.reporting.report import format_summary, sweep_report
+    from tune_seeds.tables import load_results
+
     try:
         trials, _ = load_results(spec.tables_dir)
     except FileNotFoundError:
+        trials = None
         print("No trial reported a result; no tables were written.")
-        return 1
-    print()
-    print(format_summary(sweep_report(trials, total_evals=spec.train.total_evals)))
-    print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
-    unfinished = unfinished_trials(trials, spec.trial_count, waiting_in_tune)
-    if unfinished:
-        print(f"{unfinished} trial(s) did not finish. {resume_hint}")
-        return 1
-    return 0
+        unfinished = spec.trial_count
+    else:
+        print()
+        try:
+            print(format_summary(sweep_report(trials, total_evals=spec.train.total_evals,
+                                              trial_count=spec.trial_count)))
+        except ValueError as err:  # the tables stand; only the analysis could not be made
+            print(f"Sweep summary: not available ({err})")
+        print(f"\nTables: {spec.tables_dir}/trials.parquet, {spec.tables_dir}/curves.parquet")
+        unfinished = unfinished_trials(trials, spec.trial_count, waiting_in_tune)
+        # Trials in ERROR by the tables too: a stalled run returns no result grid.
+        for row in trials[trials["stopped_by"] == "error"].itertuples():
+            errors.setdefault(str(row.trial_id), f"WI {row.wi_seed} / DO {row.do_seed} "
+                              f"(trial {row.trial_id}): ended in ERROR")
+        # A trial in ERROR before its first report is also among the unfinished.
+        unfinished = max(0, unfinished - len(set(errors) - set(trials["trial_id"])))
+    if errors:
+        print(f"{len(errors)} trial(s) ended in ERROR:")
+        print("\n".join(f"  {line}" for line in errors.values()))
+    if not errors and not unfinished:
+        return 0
+    what = [f"{len(errors)} trial(s) in ERROR"] if errors else []
+    what += [f"{unfinished} trial(s) did not finish"] if unfinished > 0 else []
+    again = " (trials in ERROR run again)" if errors else ""
+    print(f"{' and '.join(what)}. Continue with{again}:\n"
+          f"  python experiments/run_sweep.py --resume --name {spec.name} "
+          f"--storage-path {spec.storage_path}")
+    return 1
 
 
 def unfinished_trials(trials: Any, trial_count: int, waiting_in_tune: int) -> int:

@@ -49,3 +49,31 @@ def failing_seed_trial(config: dict[str, Any], *, fail_once: dict[str, Any], **p
 
     with mock.patch.object(tune, "report", report_then_fail):
         seed_trial(config, **params)
+
+
+def failing_pair(wi_seed: int, do_seed: int, error: Exception,
+                 after_eval: int | None = None) -> Any:
+    """A ``seed_trial`` whose trial of the pair ``(wi_seed, do_seed)`` always raises
+    ``error``: at its start, or right after it reports evaluation ``after_eval`` (0: an
+    out-of-memory at the first training step, say). Other pairs train as usual."""
+
+    def seed_trial(config: dict[str, Any], **params: Any) -> None:
+        from ray import tune
+
+        from tune_seeds.tuning import trainable
+
+        if (int(config["wi_seed"]), int(config["do_seed"])) != (wi_seed, do_seed):
+            return trainable.seed_trial(config, **params)
+        if after_eval is None:
+            raise error
+        report = tune.report
+
+        def report_then_fail(metrics: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+            report(metrics, *args, **kwargs)
+            if int(metrics["eval_index"]) == after_eval:
+                raise error
+
+        with mock.patch.object(tune, "report", report_then_fail):
+            trainable.seed_trial(config, **params)
+
+    return seed_trial

@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tune_seeds.schedulers.factory import Scheduling, build, callbacks_for
@@ -171,6 +175,61 @@ def embedded_cpus(spec: SweepSpec) -> int | None:
     return max(1, math.ceil(spec.max_concurrent * spec.cpus_per_trial))
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (a job scheduler's stop, ``kill``) does what Ctrl+C does.
+
+    Ray's driver exits on SIGTERM at once, with neither Tune's last snapshot nor the
+    results tables; handled as SIGINT, Tune ends the run as for an interruption (state
+    and tables saved, trials continue on resume), and a second signal stops it hard.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):  # SIG_IGN or SIG_DFL: stop as Ctrl+C would by default
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def first_error_line(error: BaseException | str | None) -> str:
+    """A trial's error in one line: the original exception's type and first message line
+    (Ray wraps it in a ``RayTaskError`` whose text is a traceback).
+
+    >>> first_error_line(OSError(28, "No space left on device"))
+    'OSError: [Errno 28] No space left on device'
+    """
+    cause = getattr(error, "cause", None) or error
+    if isinstance(cause, BaseException):
+        lines = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+    # A text trace (the error was not picklable): its last line names the exception.
+    lines = [line for line in str(cause or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "unknown error"
+
+
+def errored_trials(grid: Any) -> dict[str, str]:
+    """The trials of Tune's ``ResultGrid`` that ended in ERROR, by trial id: their seed
+    pair and :func:`first_error_line`."""
+    errors = {}
+    for result in grid:
+        if result.error is None:
+            continue
+        config = result.config or {}
+        trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+        errors[trial_id] = (f"WI {config.get('wi_seed')} / DO {config.get('do_seed')} "
+                            f"(trial {trial_id}): {first_error_line(result.error)}")
+    return errors
+
+
 def run_sweep(
     spec: SweepSpec,
     resume: bool = False,
@@ -209,8 +268,9 @@ def run_sweep(
         # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
         tuner = restore_tuner(spec) if resume else build_tuner(
             spec, verbose=verbose, reuse_actors=not dashboard)
+        # A killed driver leaves a whole snapshot; a SIGTERM ends the run as Ctrl+C does.
         with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
-                atomic_snapshots():  # a killed driver leaves a whole snapshot
+                atomic_snapshots(), sigterm_as_interrupt():
             if not spec.tune_loggers:
                 # Tune's result grid looks for the per-trial files we chose not to write.
                 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
