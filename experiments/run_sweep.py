@@ -57,10 +57,23 @@ from tune_seeds.trial.tasks import TASK_NAMES, get_task
 from tune_seeds.tuning.cluster_auth import ClusterAuthError
 from tune_seeds.tuning.connect import check_address
 from tune_seeds.tuning.dryrun import DISK_SHARE
+from tune_seeds.tuning.fingerprint import (
+    ResumeRefused,
+    check_resume,
+    data_fingerprint,
+    fingerprint,
+)
 from tune_seeds.tuning.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.tuning.search import SEARCHES, parse_seed_range
 from tune_seeds.tuning.spec import PAUSE_MODES, RANK_BY, SCHEDULERS, SchedulerSpec, SweepSpec
-from tune_seeds.tuning.storage import load_spec, version_notice
+from tune_seeds.tuning.storage import (
+    SweepFileError,
+    load_spec,
+    record_fingerprint,
+    recorded_fingerprint,
+    spec_file,
+    version_notice,
+)
 
 QUICK = {"task": "sst2", "lr": 2e-4, "train_examples": 160, "dev_examples": 100,
          "num_samples": 16, "keep": 0.25}
@@ -430,14 +443,22 @@ def main(argv: list[str] | None = None) -> int:
             )
         address = check_address(args.address) if args.address else None
         description, data = check_data(spec, write_cache=not args.dry_run)
-        if not args.resume:
+        data_fp = data_fingerprint(spec.train, data)
+        if args.resume:  # the same settings and data as at the start, or nothing runs
+            notice = check_resume(recorded_fingerprint(args.storage_path, args.name), spec,
+                                  data_fp, spec_file(args.storage_path, args.name))
+            if notice:
+                print(notice, flush=True)
+                record_fingerprint(args.storage_path, args.name, fingerprint(spec, data_fp))
+        else:
             spec, disk_line = bound_checkpoint_disk(spec, args.max_checkpoint_gb)
             if disk_line:
                 description += "\n" + disk_line
         if args.dry_run:
             print(description, *dry_run(spec, data, on_cluster=address is not None), sep="\n")
             return 0
-    except ClusterAuthError as err:  # one line: the usage says nothing about tokens
+    except (ClusterAuthError, SweepFileError, ResumeRefused) as err:
+        # One line: the command line was right, the usage would say nothing.
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except ValueError as err:
         parser.error(str(err))
@@ -453,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         grid = run_sweep(spec, resume=args.resume, address=address,
                          dashboard=not args.no_dashboard, verbose=args.verbose,
                          dashboard_port=args.dashboard_port,
-                         autoscale_wait_s=args.autoscale_wait)
+                         autoscale_wait_s=args.autoscale_wait,
+                         fingerprint=None if args.resume else fingerprint(spec, data_fp))
         waiting_in_tune = len(grid) - grid.num_terminated - grid.num_errors
         errors = errored_trials(grid)
     except PreflightError as err:  # no node of the cluster can hold a trial

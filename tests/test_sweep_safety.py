@@ -10,19 +10,23 @@ evaluation intervals a run, a few seconds a trial); faults come from
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from tune_seeds.tables import load_results
+from tune_seeds.tuning.storage import check_keys, load_spec
 
 try:
     from tests.faults import failing_pair
-    from tests.test_sweep import TOTAL, local_ray, run_cli, tiny_cli_args
+    from tests.test_sweep import REPO, TOTAL, local_ray, run_cli, tiny_cli_args
 except ImportError:  # the test runner imported this module as top level
     from faults import failing_pair
-    from test_sweep import TOTAL, local_ray, run_cli, tiny_cli_args  # noqa: F401
+    from test_sweep import REPO, TOTAL, local_ray, run_cli, tiny_cli_args  # noqa: F401
 
 pytestmark = pytest.mark.ray
 
@@ -87,3 +91,111 @@ def test_sigterm_after_the_first_report_ends_like_ctrl_c(glue_fixture_dir, tmp_p
     assert "did not finish. Continue with" in out and "--resume --name term" in out
     trials, _ = load_results(tmp_path / "term")
     assert "INTERRUPTED" in set(trials.status)
+
+
+# -- a resume refuses what changed -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(local_ray, glue_fixture_dir, tmp_path_factory) -> Path:
+    """A finished two-trial sweep on its own copy of the data: its experiment folder."""
+    root = tmp_path_factory.mktemp("finished")
+    glue = shutil.copytree(glue_fixture_dir, root / "glue")
+    assert run_main(small_args(glue, root / "store", "done")) == 0
+    return root / "store" / "done"
+
+
+def copy_sweep(finished: Path, tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the finished sweep (storage ``tmp_path``) and its sweep.json; the copy's
+    recorded storage points at itself."""
+    folder = shutil.copytree(finished, tmp_path / finished.name)
+    saved = json.loads((folder / "sweep.json").read_text())
+    return folder, saved
+
+
+def resume(folder: Path, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        run_main(["--resume", "--name", folder.name, "--storage-path", str(folder.parent),
+                  "--no-dashboard", "--verbose", "0"])
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_a_resume_on_changed_data_exits_2_naming_the_file(finished, tmp_path, capsys):
+    folder, saved = copy_sweep(finished, tmp_path)
+    glue = shutil.copytree(saved["train"]["glue_dir"], tmp_path / "glue")
+    train = glue / "RTE" / "train.tsv"
+    text = train.read_text()
+    flipped = text.replace("\tentailment\n", "\tnot_entailment\n", 1)  # one label
+    assert flipped != text
+    train.write_text(flipped)
+    saved["train"]["glue_dir"] = str(glue)  # where the data lies may change; what, not
+    (folder / "sweep.json").write_text(json.dumps(saved))
+    code, err = resume(folder, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and f"the train data ({train}) is not what the sweep " in err
+    assert "mix results of two data sets" in err
+
+
+@pytest.mark.parametrize(("key", "value", "named"), [
+    ("train", {"task": "mrpc"}, "train.task (now 'mrpc')"),
+    ("scheduler", {"name": "asha"}, "scheduler.name (now 'asha')"),
+    ("num_samples", 1, "num_samples (now 1)"),
+])
+def test_a_resume_of_an_edited_sweep_json_exits_2_naming_the_setting(
+    finished, tmp_path, capsys, key, value, named
+):
+    folder, saved = copy_sweep(finished, tmp_path)
+    saved[key] = {**saved[key], **value} if isinstance(value, dict) else value
+    (folder / "sweep.json").write_text(json.dumps(saved))
+    code, err = resume(folder, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"sweep.json was edited since the sweep started: {named} differ" in err
+
+
+def drop(key: str):
+    def edit(saved: dict) -> str:
+        section, _, name = key.rpartition(".")
+        del (saved[section] if section else saved)[name]
+        return json.dumps(saved)
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda saved: json.dumps(saved)[:-2], "sweep.json: not valid JSON (Expecting"),
+    (drop("search"), "sweep.json: lacks the key 'search'"),
+    (drop("train.lr"), "sweep.json: lacks the key 'train.lr'"),
+    (lambda saved: json.dumps({**saved, "colour": "blue"}), "sweep.json: unknown key 'colour'"),
+    (lambda saved: json.dumps({**saved, "scheduler": {**saved["scheduler"], "keep": 2}}),
+     "sweep.json: --keep must be in (0, 1], got 2"),
+])
+def test_a_malformed_sweep_json_exits_2_naming_file_and_key(finished, tmp_path, capsys,
+                                                            edit, message):
+    folder, saved = copy_sweep(finished, tmp_path)
+    (folder / "sweep.json").write_text(edit(saved))
+    code, err = resume(folder, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{folder}/{message}" in err
+
+
+def test_a_sweep_json_without_fingerprint_resumes_with_a_notice(finished, tmp_path, capsys):
+    folder, saved = copy_sweep(finished, tmp_path)
+    del saved["fingerprint"]
+    saved["storage_path"] = str(tmp_path)
+    (folder / "sweep.json").write_text(json.dumps(saved))
+    assert run_main(["--resume", "--name", folder.name, "--storage-path", str(tmp_path),
+                     "--no-dashboard", "--verbose", "0"]) == 0
+    assert "records no fingerprint of its data and settings" in capsys.readouterr().out
+    recorded = json.loads((folder / "sweep.json").read_text())["fingerprint"]
+    original = json.loads((finished / "sweep.json").read_text())["fingerprint"]
+    assert recorded["data"] == original["data"]
+    moved = {"storage_path"}  # this copy's own
+    assert {k: v for k, v in recorded["settings"].items() if k not in moved} == {
+        k: v for k, v in original["settings"].items() if k not in moved}
+
+
+@pytest.mark.parametrize("recorded", sorted((REPO / "experiments" / "results").glob(
+    "*/sweep.json")), ids=lambda p: p.parent.name)
+def test_recorded_sweep_json_files_still_load(recorded):
+    saved = json.loads(recorded.read_text())
+    check_keys(saved, str(recorded))
+    assert load_spec(str(recorded.parents[1]), recorded.parent.name).name == saved["name"]

@@ -4,11 +4,17 @@ Paths are local directories or pyarrow filesystem URIs (``s3://...``), as Tune's
 ``storage_path``. ``sweep.json`` also records which code started the sweep
 (:func:`code_version`): Tune's saved experiment names the project's modules, so a
 resume by a version that moved them cannot load it, and the runner says which
-version to resume with.
+version to resume with. And it records a fingerprint of the sweep's settings and data
+(:mod:`tune_seeds.tuning.fingerprint`), which a resume checks.
+
+A ``sweep.json`` is read strictly (:func:`load_spec`): not JSON, a key missing or one
+unknown is a :class:`SweepFileError` naming the file and the key, never a default
+quietly taking the place of what the sweep ran with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from functools import cache
@@ -18,7 +24,19 @@ from typing import Any
 
 from ray.tune import Callback
 
-from tune_seeds.tuning.spec import SPEC_FILE, SweepSpec, expand_path
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.spec import SPEC_FILE, SchedulerSpec, SweepSpec, expand_path
+
+SAVED_EXTRAS = frozenset({"code_version", "fingerprint"})
+"""Keys of ``sweep.json`` beside the spec's own."""
+LATER_KEYS = {"": frozenset({"pause_mode", "predictions"}),
+              "train": frozenset({"optimizer_impl", "precision", "deterministic"})}
+"""Settings added after the first recorded sweeps, which their ``sweep.json`` lacks (the
+spec's ``from_dict`` fills them in); every other key must be there."""
+
+
+class SweepFileError(ValueError):
+    """A ``sweep.json`` that cannot be used; the message (one line) names file and key."""
 
 
 def fs_and_path(uri: str) -> tuple[Any, str]:
@@ -46,14 +64,36 @@ def code_version() -> str:
     return f"{version} (git {commit.stdout.strip()}{changes})"
 
 
-def save_spec(spec: SweepSpec) -> None:
-    """Write ``sweep.json`` (the spec and the :func:`code_version` that started it)
-    into the experiment folder (local or remote)."""
-    fs, path = fs_and_path(spec.experiment_path)
+def _write_saved(experiment_path: str, saved: dict[str, Any]) -> None:
+    """Write ``sweep.json`` whole or not at all (a temporary file, then a rename)."""
+    fs, path = fs_and_path(experiment_path)
     fs.create_dir(path, recursive=True)
-    saved = {**spec.to_dict(), "code_version": code_version()}
-    with fs.open_output_stream(f"{path}/{SPEC_FILE}") as f:
+    tmp = f"{path}/.{SPEC_FILE}.tmp"
+    with fs.open_output_stream(tmp) as f:
         f.write(json.dumps(saved, indent=2).encode())
+    fs.move(tmp, f"{path}/{SPEC_FILE}")
+
+
+def save_spec(spec: SweepSpec, fingerprint: dict[str, Any] | None = None) -> None:
+    """Write ``sweep.json`` (the spec, the :func:`code_version` that started it and the
+    ``fingerprint`` of its settings and data) into the experiment folder (local or
+    remote)."""
+    saved = {**spec.to_dict(), "code_version": code_version()}
+    if fingerprint is not None:
+        saved["fingerprint"] = fingerprint
+    _write_saved(spec.experiment_path, saved)
+
+
+def record_fingerprint(storage_path: str, name: str, fingerprint: dict[str, Any]) -> None:
+    """Add a fingerprint to the ``sweep.json`` of a sweep saved before they were recorded."""
+    saved = _read_saved(storage_path, name)
+    _write_saved(f"{expand_path(storage_path).rstrip('/')}/{name}",
+                 {**saved, "fingerprint": fingerprint})
+
+
+def spec_file(storage_path: str, name: str) -> str:
+    """Where a sweep's ``sweep.json`` is (a local path or a URI)."""
+    return f"{expand_path(storage_path).rstrip('/')}/{name}/{SPEC_FILE}"
 
 
 def _read_saved(storage_path: str, name: str) -> dict[str, Any]:
@@ -64,14 +104,49 @@ def _read_saved(storage_path: str, name: str) -> dict[str, Any]:
     if fs.get_file_info(spec_path).type != pyarrow.fs.FileType.File:
         raise ValueError(f"--resume: no sweep named {name!r} under {storage_path} ({spec_path})")
     with fs.open_input_stream(spec_path) as f:
-        return json.loads(f.read().decode())
+        raw = f.read()
+    try:
+        saved = json.loads(raw.decode())
+    except ValueError as err:  # not UTF-8, or not JSON
+        raise SweepFileError(f"{spec_path}: not valid JSON ({err})") from None
+    if not isinstance(saved, dict):
+        raise SweepFileError(f"{spec_path}: not a JSON object")
+    return saved
+
+
+def check_keys(saved: dict[str, Any], where: str) -> None:
+    """Every key of a saved spec is known, and none is missing but :data:`LATER_KEYS`;
+    else :class:`SweepFileError` naming ``where`` (the file) and the key."""
+    sections = {"": SweepSpec, "train": TrainConfig, "scheduler": SchedulerSpec}
+    for section, kind in sections.items():
+        values = saved[section] if section else saved
+        if not isinstance(values, dict):
+            raise SweepFileError(f"{where}: the key '{section}' must hold a JSON object")
+        fields = {f.name for f in dataclasses.fields(kind)}
+        prefix = f"{section}." if section else ""
+        unknown = sorted(set(values) - fields - (SAVED_EXTRAS if not section else set()))
+        if unknown:
+            raise SweepFileError(f"{where}: unknown key '{prefix}{unknown[0]}'")
+        missing = sorted(fields - set(values) - LATER_KEYS.get(section, frozenset()))
+        if missing:
+            raise SweepFileError(f"{where}: lacks the key '{prefix}{missing[0]}'")
 
 
 def load_spec(storage_path: str, name: str) -> SweepSpec:
-    """The spec of a sweep to resume; ``ValueError`` if there is none to resume."""
+    """The spec of a sweep to resume; ``ValueError`` if there is none to resume, and
+    :class:`SweepFileError` if its ``sweep.json`` cannot be used."""
     saved = _read_saved(storage_path, name)
-    saved.pop("code_version", None)
-    return SweepSpec.from_dict(saved)
+    where = spec_file(storage_path, name)
+    check_keys(saved, where)
+    try:
+        return SweepSpec.from_dict({k: v for k, v in saved.items() if k not in SAVED_EXTRAS})
+    except (ValueError, TypeError) as err:  # a value the spec's own checks refuse
+        raise SweepFileError(f"{where}: {err}") from None
+
+
+def recorded_fingerprint(storage_path: str, name: str) -> dict[str, Any] | None:
+    """The fingerprint a sweep's ``sweep.json`` records (None: saved before there were)."""
+    return _read_saved(storage_path, name).get("fingerprint")
 
 
 def version_notice(storage_path: str, name: str) -> str | None:

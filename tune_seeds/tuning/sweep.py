@@ -239,8 +239,12 @@ def run_sweep(
     out: Callable[[str], Any] = print,
     dashboard_port: int | None = None,
     autoscale_wait_s: float = 0.0,
+    fingerprint: dict[str, Any] | None = None,
 ) -> Any:
     """Run (or resume) a sweep to the end; returns Tune's ``ResultGrid``.
+
+    A new sweep's ``sweep.json`` records ``fingerprint``
+    (:func:`tune_seeds.tuning.fingerprint.fingerprint`), which its resumes check.
 
     The results tables are in ``spec.tables_dir`` when it returns (also after an
     interruption, with the trials done so far). Raises
@@ -263,7 +267,7 @@ def run_sweep(
         wait_for_resources(spec.cpus_per_trial, spec.gpus_per_trial,
                            autoscale_wait_s if address else 0.0, out)
         if not resume:
-            save_spec(spec)
+            save_spec(spec, fingerprint)
         out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
         # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
         tuner = restore_tuner(spec) if resume else build_tuner(
