@@ -4,9 +4,23 @@
 - :mod:`.variance`: WI against DO (per-factor sd, two-way ANOVA, best vs worst seed);
 - :mod:`.failures`: failed runs overall and per seed;
 - :mod:`.consistency`: do good seeds stay good across sweeps;
-- :mod:`.planner`: the early-discarding budget planner.
+- :mod:`.planner`: the early-discarding budget planner;
+- :mod:`.compare`: is sweep B better than sweep A, or is it the seeds (Multi-Bootstrap, ASO).
 """
 
+from tune_seeds.analysis.compare import (
+    ASO,
+    Bootstrap,
+    CompareError,
+    Comparison,
+    Power,
+    SweepData,
+    aso,
+    bootstrap_power,
+    compare_sweeps,
+    load_sweep,
+    multi_bootstrap,
+)
 from tune_seeds.analysis.consistency import Consistency, seed_consistency
 from tune_seeds.analysis.evp import (
     default_ns,
@@ -37,13 +51,22 @@ from tune_seeds.analysis.variance import (
 )
 
 __all__ = [
+    "ASO",
     "BestWorst",
+    "Bootstrap",
+    "CompareError",
+    "Comparison",
     "Consistency",
     "FactorSD",
     "FailureSummary",
     "Plan",
     "PlannerResult",
+    "Power",
+    "SweepData",
+    "aso",
     "best_vs_worst_anova",
+    "bootstrap_power",
+    "compare_sweeps",
     "curve_matrix",
     "cut_rank_correlation",
     "default_ns",
@@ -55,7 +78,9 @@ __all__ = [
     "fixed_plan",
     "heatmap_table",
     "infer_threshold",
+    "load_sweep",
     "max_weights",
+    "multi_bootstrap",
     "plan_budgets",
     "plan_cost",
     "plan_early_discard",
