@@ -3,7 +3,7 @@
 Usage::
 
     python experiments/analyze.py RESULTS_DIR [--json PATH] [--figures DIR] [--threshold X]
-        [--plan 5,10] [--schedulers COMPARE_DIR ...]
+        [--plan 5,10] [--match 10] [--schedulers COMPARE_DIR ...]
 
 ``RESULTS_DIR`` is a sweep's results directory (``trials.parquet`` and
 ``curves.parquet``) or a bare curves file (``.parquet``/``.csv``), whose trials
@@ -15,6 +15,8 @@ compute of ``experiments/compare_schedulers.py`` output folders (from their
 threshold on the best score (default: the task's, from the ``task`` column). ``--plan``
 adds the budget planner's recommended early-discarding plan for each budget (in full
 runs), and how well the ranking at cuts across training predicts the final ranking.
+``--match B`` adds the compute planned early discarding needs to match FIFO's expected
+best at ``B`` full runs (``tune_seeds.analysis.match``; JSON key ``match``).
 The findings page over several sweeps is ``experiments/findings.py``'s.
 """
 
@@ -27,7 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tune_seeds.analysis import expected_validation_performance, heatmap_table, seed_means
+from tune_seeds.analysis import (
+    compute_to_match,
+    expected_validation_performance,
+    heatmap_table,
+    seed_means,
+)
 from tune_seeds.reporting import plots
 from tune_seeds.reporting.report import cut_report, format_report, planner_report, sweep_report
 from tune_seeds.tables import is_synthetic, load_any
@@ -76,6 +83,18 @@ def budgets(text: str) -> list[float]:
     return values
 
 
+def whole_runs(text: str) -> int:
+    """``--match``: a whole number of full runs, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of full runs, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 full run, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="results directory or curves file (.parquet/.csv)")
@@ -93,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan-at-most-budget", action="store_true",
                         help="planner: also consider plans that spend less than the budget "
                         "(the paper searched only plans spending it exactly)")
+    parser.add_argument("--match", type=whole_runs, metavar="B",
+                        help="how many full runs planned early discarding needs to match "
+                        "FIFO's expected best at B full runs (a scan of every plan, JSON key "
+                        "'match')")
+    parser.add_argument("--match-resamples", type=int, default=20_000,
+                        help="--match: resamples per estimate (default %(default)s; the "
+                        "answer's standard error shrinks as 1/sqrt of it)")
     parser.add_argument("--schedulers", type=Path, action="append", default=[],
                         metavar="DIR", help="with --figures: also draw this "
                         "compare_schedulers.py output folder's best score found against "
@@ -118,9 +144,15 @@ def main(argv: list[str] | None = None) -> int:
                 exact_budget=not args.plan_at_most_budget,
             )
             report["cut_correlation"] = cut_report(curves)
+        match = None
+        if args.match:
+            match = compute_to_match(curves, args.match, n_resamples=args.match_resamples)
+            report["match"] = match.to_dict()
     except ValueError as err:
         parser.error(f"{args.results}: {err}")
     print(format_report(report))
+    if match is not None:
+        print("\nCompute to match FIFO\n" + match.summary())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -11,6 +11,7 @@ Each ``SWEEP`` is a results directory (``trials.parquet``, ``curves.parquet`` an
 (the paper's sampling) and, for the budget 10, how much compute planned early
 discarding needs to match FIFO; ``--compare`` adds ``experiments/compare_schedulers.py``
 output folders (each names the curves it replayed, which must be one of the sweeps);
+``--cut-figure`` draws every cut's rank correlation and best plan's gain against FIFO;
 ``--contrast`` adds another sweep of the same task with other settings beside the
 failed runs. The page lists the commands that regenerate it; every input is read
 before anything is written.
@@ -19,32 +20,42 @@ before anything is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.analyze import budgets, load_spec
+from tune_seeds.analysis import compute_to_match, cut_table
+from tune_seeds.reporting import plots
 from tune_seeds.reporting.findings import (
     MATCH_BUDGET,
     Comparison,
     Sweep,
-    compute_to_match,
     findings,
     load_comparison,
     render,
 )
-from tune_seeds.reporting.report import cut_report, planner_report, sweep_report
+from tune_seeds.reporting.report import planner_report, sweep_report
 from tune_seeds.tables import is_synthetic, load_results
 
 
-def load_sweep(path: str, plan: list[float] | None, resamples: int) -> Sweep:
-    """A sweep with its report (and planner numbers when ``plan`` is given)."""
+def load_sweep(
+    path: str, plan: list[float] | None, resamples: int, match_resamples: int
+) -> Sweep:
+    """A sweep with its report; with ``plan``, the planner's numbers, the compute to match
+    FIFO at :data:`MATCH_BUDGET` and every cut's worth at that budget."""
     trials, curves = load_results(path)
     report = sweep_report(trials, synthetic=is_synthetic(curves))
     if plan:
         report["planner"] = planner_report(curves, plan, n_resamples=resamples)
-        report["cut_correlation"] = cut_report(curves)
+        report["match"] = compute_to_match(
+            curves, MATCH_BUDGET, n_resamples=match_resamples).to_dict()
+        report["cuts"] = cut_table(
+            curves, MATCH_BUDGET, n_resamples=match_resamples).to_dict(orient="records")
     return Sweep(path, report, trials, curves, load_spec(path))
 
 
@@ -78,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"{MATCH_BUDGET}")
     parser.add_argument("--resamples", type=int, default=2000,
                         help="planner Monte-Carlo draws (default %(default)s)")
+    parser.add_argument("--match-resamples", type=int, default=20_000,
+                        help="resamples per estimate of the compute to match FIFO and of "
+                        "each cut's best plan (default %(default)s)")
+    parser.add_argument("--cut-figure", type=Path,
+                        help="also draw every sweep's rank correlation and best plan's gain "
+                        "against the cut into this PNG (with --plan)")
     parser.add_argument("--compare", action="append", default=[], metavar="DIR",
                         help="a compare_schedulers.py output folder (repeatable)")
     parser.add_argument("--contrast", action="append", default=[], metavar="DIR",
@@ -86,21 +103,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
-        sweeps = [load_sweep(s, args.plan, args.resamples) for s in args.sweeps]
+        sweeps = [load_sweep(s, args.plan, args.resamples, args.match_resamples)
+                  for s in args.sweeps]
         comparisons = [load_comparison(d) for d in args.compare]
-        contrasts = [load_sweep(d, None, args.resamples) for d in args.contrast]
-        matches = {
-            s.task: compute_to_match(s.curves, MATCH_BUDGET, n_resamples=args.resamples)
-            for s in sweeps
-        } if args.plan else {}
+        contrasts = [load_sweep(d, None, args.resamples, args.match_resamples)
+                     for d in args.contrast]
+        figure = (os.path.relpath(args.cut_figure, args.out.parent)
+                  if args.cut_figure and args.plan else None)
         page = render(findings(sweeps, comparisons=comparisons, contrasts=contrasts,
-                               matches=matches,
-                               commands=regenerate_commands(argv, comparisons)))
+                               commands=regenerate_commands(argv, comparisons),
+                               cut_figure=figure))
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page)
     print(f"wrote {args.out}")
+    if args.cut_figure and args.plan:
+        tables = {s.source: pd.DataFrame(s.report["cuts"]) for s in sweeps}
+        print(f"wrote {plots.save(plots.cut_figure(tables, MATCH_BUDGET), args.cut_figure)}")
     return 0
 
 

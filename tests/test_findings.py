@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from tune_seeds.analysis import (
+    compute_to_match,
     cut_rank_correlation,
+    cut_table,
     evaluate_plan,
     expected_max,
     fixed_plan,
@@ -21,7 +23,6 @@ from tune_seeds.replay.compare import paired_vs_fifo
 from tune_seeds.replay.synthetic import synthetic_curves
 from tune_seeds.reporting.findings import (
     Sweep,
-    compute_to_match,
     findings,
     load_comparison,
     paper,
@@ -126,7 +127,8 @@ def as_sweep(trials, curves, source="results/x", spec=None, plan=(4,)) -> Sweep:
     report = sweep_report(trials)
     if plan:
         report["planner"] = planner_report(curves, list(plan), n_resamples=200)
-        report["cut_correlation"] = cut_report(curves)
+        report["match"] = compute_to_match(curves, plan[0], n_resamples=300).to_dict()
+        report["cuts"] = cut_table(curves, plan[0], n_resamples=300).to_dict(orient="records")
     return Sweep(source, report, trials, curves, spec)
 
 
@@ -203,24 +205,21 @@ def test_two_tasks_and_good_wi_seeds_across_them(sweep):
     assert f"On MRPC and SST-2 the rank correlation is {direct.rho:.2f}" in page
 
 
-def test_compute_to_match_fifo_agrees_with_the_planner(sweep):
-    _, curves = sweep
-    m = compute_to_match(curves, 4, n_resamples=300)
-    T = 30
-    assert 1 <= m["plan_budget"] <= 4 and m["share"] == pytest.approx(m["plan_budget"] / 4)
-    from tune_seeds.analysis import plan_budgets
-
-    def best(b):
-        return plan_budgets(curves, [b], n_resamples=300).best.iloc[0]["expected_best"]
-
-    # The smallest budget (in intervals) whose best plan reaches FIFO's expected best.
-    assert best(m["plan_budget"]) >= m["fifo_expected_best"]
-    if m["plan_budget"] > 1:
-        assert best(m["plan_budget"] - 1 / T) < m["fifo_expected_best"]
-    final = curves[curves["eval_index"] > 0].groupby("trial_id")["score"].max()
-    n = m["fifo_runs_to_match_plan"]
-    assert expected_max(final, n)[0] >= m["plan_expected_best_at_budget"]
-    assert n == 1 or expected_max(final, n - 1)[0] < m["plan_expected_best_at_budget"]
+def test_findings_page_states_the_compute_to_match_and_every_cut(sweep):
+    trials, curves = sweep
+    s = as_sweep(trials, curves, spec=SPEC)
+    page = squeeze(render(findings([s])))
+    m = s.report["match"]
+    assert (f"spends {m['plan_budget']:.2f} full runs, {m['share']:.0%} of the compute "
+            f"(start {m['plan']['started']}, keep {m['plan']['kept']}, cut after "
+            f"{m['plan']['cut_after']}") in page
+    assert f"could be as little as {m['plan_budget_low']:.2f}" in page
+    # Every cut of the 30 intervals has its row, with its rank correlation.
+    rho = cut_rank_correlation(curves)["spearman"].round(3).tolist()
+    for cut in s.report["cuts"]:
+        e = cut["cut_after"]
+        assert f"| {e} ({e / 30:.0%}) | {rho[e - 1]:.3f} | {cut['started']}/{cut['kept']} |" \
+            in page
 
 
 def test_report_prints_the_planner_section(sweep):
@@ -284,9 +283,18 @@ def test_committed_findings_page_is_regenerated_by_its_own_command(tmp_path, mon
     i = argv.index("--out")
     recorded_path = argv[i + 1]
     argv[i + 1] = str(out)
+    paths = {str(out): recorded_path}
+    if "--cut-figure" in argv:  # drawn beside the copy, so the page links it alike
+        j = argv.index("--cut-figure")
+        figure = Path(argv[j + 1])
+        argv[j + 1] = str(out.parent / figure.relative_to(Path(recorded_path).parent))
+        paths[argv[j + 1]] = str(figure)
     monkeypatch.chdir(ROOT)
     assert _script("findings").main(argv) == 0
-    assert out.read_text().replace(str(out), recorded_path) == committed
+    page = out.read_text()
+    for ours, recorded in paths.items():
+        page = page.replace(ours, recorded)
+    assert page == committed
 
 
 def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
@@ -331,4 +339,5 @@ def test_cut_report_and_its_words_on_the_page(sweep):
     assert cuts[2]["spearman"] == pytest.approx(direct)
     page = render(findings([as_sweep(trials, curves)]))
     assert f"| 8 (27%) | {direct:.3f} |" in squeeze(page)
-    assert f"At 27% of training, near the paper's cut, it is {direct:.2f}" in page
+    assert f"At 27% of training, near the paper's cut, the rank correlation is {direct:.2f}" \
+        in page

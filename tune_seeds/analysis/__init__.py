@@ -29,6 +29,7 @@ from tune_seeds.analysis.evp import (
     max_weights,
 )
 from tune_seeds.analysis.failures import FailureSummary, failed_runs, infer_threshold
+from tune_seeds.analysis.match import Match, compute_to_match, cut_table
 from tune_seeds.analysis.planner import (
     Plan,
     PlannerResult,
@@ -59,6 +60,7 @@ __all__ = [
     "Consistency",
     "FactorSD",
     "FailureSummary",
+    "Match",
     "Plan",
     "PlannerResult",
     "Power",
@@ -67,8 +69,10 @@ __all__ = [
     "best_vs_worst_anova",
     "bootstrap_power",
     "compare_sweeps",
+    "compute_to_match",
     "curve_matrix",
     "cut_rank_correlation",
+    "cut_table",
     "default_ns",
     "evaluate_plan",
     "expected_max",

@@ -265,6 +265,74 @@ def _budget_intervals(budgets: Iterable[float], T: int) -> list[tuple[float, int
     return out
 
 
+@dataclass(frozen=True)
+class PlanTable:
+    """Every plan ``(t, e, p)`` that spends at most some number of intervals, estimated.
+
+    Index ``[e - 1, t - 1, p - 1]``; ``valid`` marks the plans estimated (``p < t``,
+    affordable); the others hold NaN. All plans share one set of arrival orders.
+    """
+
+    means: np.ndarray
+    se: np.ndarray
+    cost: np.ndarray
+    valid: np.ndarray
+    n_evals: int
+
+    def plans(self, mask: np.ndarray) -> list[tuple[int, int, int]]:
+        """``(started, cut_after, kept)`` of the plans where ``mask`` is true."""
+        e, t, p = np.nonzero(mask)
+        return [(int(ti) + 1, int(ei) + 1, int(pi) + 1) for ei, ti, pi in zip(e, t, p, strict=True)]
+
+
+def plan_table(
+    running: np.ndarray,
+    max_interval: int,
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    replace: bool = True,
+    max_started: int | None = None,
+) -> PlanTable:
+    """Estimate every plan costing at most ``max_interval`` intervals.
+
+    Args:
+        running: best-so-far matrix of :func:`_running_best` (trials x ``T + 1``).
+        max_interval: the most intervals a plan may spend.
+        n_resamples, seed, replace, max_started: as in :func:`plan_budgets`.
+    """
+    if n_resamples < 2:
+        raise ValueError("n_resamples must be at least 2")
+    T = running.shape[1] - 1
+    N = running.shape[0]
+    full = running[:, -1]
+    cap = max_started if max_started is not None else (PAPER_MAX_STARTED if replace else N)
+    if not replace:
+        cap = min(cap, N)
+    n_keep = max(1, (max_interval - 1) // T)
+    rng = np.random.default_rng(seed)
+    t_cap = min(cap, max_interval)  # t*e <= budget with e >= 1
+    order = _arrivals(rng, N, t_cap, n_resamples, replace)
+
+    # [e-1, t-1, p-1]: (mean, mean square) of the best score of plan (t, e, p).
+    means = np.full((T - 1, t_cap, n_keep), np.nan)
+    squares = np.full_like(means, np.nan)
+    for e in range(1, T):
+        t_max = min(t_cap, (max_interval - (T - e)) // e)
+        if t_max < 2:
+            continue
+        m, s = _stream_cut(running[:, e], full, order, t_max, n_keep)
+        means[e - 1, :t_max] = m
+        squares[e - 1, :t_max] = s
+    e_ax = np.arange(1, T)[:, None, None]
+    t_ax = np.arange(1, t_cap + 1)[None, :, None]
+    p_ax = np.arange(1, n_keep + 1)[None, None, :]
+    cost = plan_cost(t_ax, e_ax, p_ax, T)
+    valid = (p_ax < t_ax) & ~np.isnan(means) & (cost <= max_interval)
+    se = np.sqrt(np.maximum(squares - means**2, 0.0) / n_resamples)
+    return PlanTable(means, se, np.broadcast_to(cost, means.shape), valid, T)
+
+
 def plan_budgets(
     curves: pd.DataFrame | np.ndarray,
     budgets: Iterable[float] = range(1, 31),
@@ -300,38 +368,17 @@ def plan_budgets(
         A :class:`PlannerResult`.
     """
     scores = _as_matrix(curves, metric, n_evals)
-    if n_resamples < 2:
-        raise ValueError("n_resamples must be at least 2")
     T = scores.shape[1] - 1
     running = _running_best(scores)
     N = running.shape[0]
     full = running[:, -1]
     plan_budget = _budget_intervals(budgets, T)
-    max_interval = max(bi for _, bi in plan_budget)
-    cap = max_started if max_started is not None else (PAPER_MAX_STARTED if replace else N)
-    if not replace:
-        cap = min(cap, N)
-    n_keep = max(1, (max_interval - 1) // T)
-    rng = np.random.default_rng(seed)
-    t_cap = min(cap, max_interval)  # t*e <= budget with e >= 1
-    order = _arrivals(rng, N, t_cap, n_resamples, replace)
-
-    # table[e-1, t-1, p-1]: (mean, mean square) of the best score of plan (t, e, p).
-    means = np.full((T - 1, t_cap, n_keep), np.nan)
-    squares = np.full_like(means, np.nan)
-    for e in range(1, T):
-        t_max = min(t_cap, (max_interval - (T - e)) // e)
-        if t_max < 2:
-            continue
-        m, s = _stream_cut(running[:, e], full, order, t_max, n_keep)
-        means[e - 1, :t_max] = m
-        squares[e - 1, :t_max] = s
-    e_ax = np.arange(1, T)[:, None, None]
-    t_ax = np.arange(1, t_cap + 1)[None, :, None]
-    p_ax = np.arange(1, n_keep + 1)[None, None, :]
-    cost = plan_cost(t_ax, e_ax, p_ax, T)
-    valid = (p_ax < t_ax) & ~np.isnan(means)
-    se = np.sqrt(np.maximum(squares - means**2, 0.0) / n_resamples)
+    table = plan_table(
+        running, max(bi for _, bi in plan_budget), n_resamples=n_resamples, seed=seed,
+        replace=replace, max_started=max_started,
+    )
+    means, se, cost, valid = table.means, table.se, table.cost, table.valid
+    n_keep = means.shape[2]
 
     plan_rows, best_rows = [], []
     for B, bi in plan_budget:

@@ -27,8 +27,6 @@ from typing import Any
 import pandas as pd
 
 from tune_seeds.analysis.consistency import seed_consistency
-from tune_seeds.analysis.evp import expected_max
-from tune_seeds.analysis.planner import plan_budgets
 from tune_seeds.replay.compare import paired_vs_fifo
 
 TASK_LABELS = {"mrpc": "MRPC", "rte": "RTE", "cola": "CoLA", "sst2": "SST-2"}
@@ -232,50 +230,22 @@ def _comparison(cmp: Comparison) -> dict[str, Any]:
 
 
 def _cuts(cuts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every cut's rank correlation and best plan (:func:`~tune_seeds.analysis.cut_table`)."""
     near_rule = next((c for c in cuts if c["share"] >= 0.25), None)
-    strong = next((c for c in cuts if c["spearman"] is not None and c["spearman"] >= 0.5), None)
-    return {"rows": cuts, "near_rule": near_rule, "first_strong": strong}
+    strong = next((c for c in cuts if _finite(c["spearman"]) and c["spearman"] >= 0.5), None)
+    # A cut pays when its best plan beats FIFO by more than its Monte-Carlo error.
+    paying = [c for c in cuts if _finite(c.get("gain")) and c["gain"] > 2 * c["se"]]
+    best = max(paying, key=lambda c: c["gain"]) if paying else None
+    return {"rows": cuts, "near_rule": near_rule, "first_strong": strong, "paying": paying,
+            "best": best}
 
 
-def compute_to_match(
-    curves: pd.DataFrame, budget: float = MATCH_BUDGET, *, n_resamples: int = 2000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """How much planned early discarding needs to match FIFO's expected best at ``budget``.
-
-    FIFO's expected best at ``budget`` is the expected best of that many full runs; the
-    answer is the smallest budget (in steps of one evaluation interval's worth of
-    full runs, from 1 up) whose best plan reaches it, found by bisection over budgets
-    on the planner's estimates. Also returned: how many full runs FIFO needs to reach
-    what the best plan at ``budget`` reaches (the paper's "about what 19 full runs
-    reach" for MRPC).
-    """
-    T = int(curves["eval_index"].max())
-    final = curves[curves["eval_index"] > 0].groupby("trial_id")["score"].max()
-    target = expected_max(final, int(budget))[0]
-
-    def best_at(b: float) -> float:
-        r = plan_budgets(curves, [b], n_resamples=n_resamples, seed=seed).best.iloc[0]
-        return float(r["expected_best"])
-
-    lo, hi = T, int(budget * T)  # in intervals; the plan at `budget` reaches the target
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if best_at(mid / T) >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    at_budget = best_at(budget)
-    runs_needed = next((n for n in range(1, 10_000) if expected_max(final, n)[0] >= at_budget),
-                       None)
-    return {"budget": budget, "fifo_expected_best": target, "plan_budget": lo / T,
-            "share": lo / T / budget, "plan_expected_best_at_budget": at_budget,
-            "fifo_runs_to_match_plan": runs_needed}
+def _finite(value: Any) -> bool:
+    return value is not None and isinstance(value, float | int) and math.isfinite(value)
 
 
 def task_findings(
     sweep: Sweep, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
-    match: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every number and verdict of one task's findings (no sentences)."""
     task = sweep.task
@@ -290,8 +260,8 @@ def task_findings(
         "comparisons": [_comparison(c) for c in comparisons],
         "planner": report.get("planner") or [],
         "paper_b10": b10,
-        "cuts": _cuts(report.get("cut_correlation") or []),
-        "match": match,
+        "cuts": _cuts(report.get("cuts") or []),
+        "match": report.get("match"),
         "best_trials": report["best_seeds"]["trials"],
     }
 
@@ -317,7 +287,7 @@ def cross_task(sweeps: list[Sweep]) -> list[dict[str, Any]]:
 
 def findings(
     sweeps: list[Sweep], *, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
-    matches: dict[str, dict[str, Any]] | None = None, commands: list[str] = (),
+    commands: list[str] = (), cut_figure: str | None = None,
 ) -> dict[str, Any]:
     """The whole page's numbers: one entry per task, the cross-task WI comparison.
 
@@ -336,12 +306,12 @@ def findings(
     for s in sweeps:
         per_task.append(task_findings(
             s, [c for c in comparisons if c.meta["curves"] == s.source],
-            [c for c in contrasts if c.task == s.task], (matches or {}).get(s.task)))
+            [c for c in contrasts if c.task == s.task]))
     unmatched = [c.source for c in contrasts if c.task not in tasks]
     if unmatched:
         raise ValueError(f"contrast sweeps of a task without a main sweep: {unmatched}")
     return {"tasks": per_task, "cross_task": cross_task(sweeps), "commands": list(commands),
-            "paper": paper()}
+            "paper": paper(), "cut_figure": cut_figure}
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -388,8 +358,12 @@ def _planner_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cut_row(c: dict[str, Any]) -> dict[str, Any]:
-    return {"cut after": f"{c['milestone']} ({c['share']:.0%})",
-            "rank correlation": c["spearman"]}
+    planned = _finite(c.get("expected_best"))
+    return {"cut after": f"{c['cut_after']} ({c['share']:.0%})",
+            "rank correlation": c["spearman"],
+            "best plan (started/kept)": f"{c['started']}/{c['kept']}" if planned else "n/a",
+            "its expected best": f"{c['expected_best']:.4f}" if planned else "n/a",
+            "against FIFO": f"{c['gain']:+.4f} ± {c['se']:.4f}" if planned else "n/a"}
 
 
 def render(numbers: dict[str, Any]) -> str:

@@ -116,6 +116,34 @@ def compare_figure(summary: pd.DataFrame, synthetic: bool = False) -> Figure:
     return fig
 
 
+def cut_figure(tables: dict[str, pd.DataFrame], budget: float) -> Figure:
+    """Where a cut pays: per sweep, against the share of training before the cut, the
+    rank correlation of the early ranking with the final one (left) and the best plan's
+    expected best against FIFO's at ``budget`` full runs, with +-2 se (right).
+
+    ``tables`` maps a sweep's label to its :func:`~tune_seeds.analysis.cut_table`.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, t in tables.items():
+        name = Path(label).name
+        left.plot(t["share"], t["spearman"], marker=".", label=name)
+        right.plot(t["share"], t["gain"], marker=".", label=name)
+        right.fill_between(t["share"], t["gain"] - 2 * t["se"], t["gain"] + 2 * t["se"],
+                           alpha=0.2)
+    left.axhline(0.5, color="grey", lw=0.8, ls=":")
+    right.axhline(0.0, color="grey", lw=0.8)
+    for ax in (left, right):
+        ax.axvline(0.25, color="grey", lw=0.8, ls="--")  # the paper's rule of thumb
+        ax.set_xlabel("share of training before the cut")
+        ax.legend(fontsize="small")
+    left.set_ylabel("rank correlation with the final ranking")
+    left.set_title("How well the ranking at the cut predicts the end")
+    right.set_ylabel(f"best plan's expected best - FIFO's (budget {budget:g})")
+    right.set_title("What the best plan cutting there gains")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG (creating the folder) and close it."""
     path = Path(path)
