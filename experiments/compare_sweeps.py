@@ -3,7 +3,7 @@
 Usage::
 
     python experiments/compare_sweeps.py A B [--json PATH] [--figure PATH] [--resamples N]
-        [--seed S] [--unpaired] [--no-power]
+        [--seed S] [--unpaired] [--shared-pairs] [--no-power]
 
 ``A`` and ``B`` are two results folders of the same task (``trials.parquet``,
 ``curves.parquet`` and, when the sweeps recorded them, ``predictions.parquet``). The
@@ -16,11 +16,19 @@ the trials per sweep that 80% power at the observed difference needs
 ``--figure`` a PNG of the bootstrap distribution of the difference beside the two sweeps'
 score distributions. Sweeps of different tasks, a folder that is not a sweep, or a missing
 one: exit status 2 and one line on stderr.
+
+A side may be several folders read as one sweep (a grid run as one sweep per WI seed):
+comma-separated, or a quoted glob pattern, e.g. ``'/work/sweeps/mrpc-full-wi*'``, whose
+matches are the folders that hold a ``trials.parquet`` (a sweep that has not yet written
+its tables is no sweep yet). Only trials that ended (``TERMINATED``) count, so the same
+command compares more of a running grid each time it is run. ``--shared-pairs`` compares
+only the seed pairs both sides ran, paired.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import sys
 from pathlib import Path
@@ -107,6 +115,25 @@ def comparison_figure(result: Comparison, names: tuple[str, str] = ("A", "B"),
     return fig
 
 
+def folders(spec: str) -> list[Path]:
+    """The results folders a side names: comma-separated, each a folder or a glob pattern.
+
+    Raises:
+        FileNotFoundError: a pattern matches no folder that holds a trials table.
+    """
+    out: list[Path] = []
+    for part in filter(None, spec.split(",")):
+        if not any(c in part for c in "*?["):  # a folder, not a pattern
+            out.append(Path(part))
+            continue
+        matches = [Path(m) for m in sorted(glob.glob(part))
+                   if Path(m, "trials.parquet").is_file()]
+        if not matches:
+            raise FileNotFoundError(f"no results folder matches {part}")
+        out += matches
+    return out
+
+
 def fail(message: str) -> int:
     """One line on stderr, exit status 2 (the line stays one line whatever the message)."""
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
@@ -115,8 +142,9 @@ def fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("a", type=Path, help="results folder of sweep A (the baseline)")
-    parser.add_argument("b", type=Path, help="results folder of sweep B (compared with A)")
+    parser.add_argument("a", help="results folder(s) of sweep A, the baseline (several: "
+                        "comma-separated, or a quoted glob pattern)")
+    parser.add_argument("b", help="results folder(s) of sweep B, compared with A")
     parser.add_argument("--json", type=Path, help="write the numbers as JSON here")
     parser.add_argument("--figure", type=Path, help="write a PNG figure here")
     parser.add_argument("--resamples", type=int, default=2000,
@@ -124,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
     parser.add_argument("--unpaired", action="store_true",
                         help="treat the sweeps as independent even if they ran the same seeds")
+    parser.add_argument("--shared-pairs", action="store_true",
+                        help="compare only the seed pairs both sweeps ran (paired)")
     parser.add_argument("--no-power", action="store_true",
                         help="skip the power analysis (trials_for_80_power is null)")
     argv = sys.argv[1:] if argv is None else argv
@@ -131,21 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.resamples < 100:
         parser.error(f"--resamples must be at least 100, got {args.resamples}")
     try:
-        sweeps = [load_sweep(path) for path in (args.a, args.b)]
+        sweeps = [load_sweep(folders(spec), name=spec) for spec in (args.a, args.b)]
         result = compare_sweeps(*sweeps, n_resamples=args.resamples, seed=args.seed,
                                 paired=False if args.unpaired else None,
-                                power=not args.no_power)
+                                shared_pairs=args.shared_pairs, power=not args.no_power)
     except (OSError, ValueError) as err:
         # A missing folder or table, a table without its columns, two tasks, two dev sets.
         return fail(err)
     print(format_report(result, *sweeps))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"a": str(args.a), "b": str(args.b), "seed": args.seed, **result.to_dict()}
+        payload = {"a": args.a, "b": args.b, "seed": args.seed,
+                   "shared_pairs": args.shared_pairs, **result.to_dict()}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     if args.figure:
-        fig = comparison_figure(result, (args.a.name, args.b.name),
+        fig = comparison_figure(result, tuple(Path(s.rstrip("/")).name for s in (args.a, args.b)),
                                 synthetic=any(s.synthetic for s in sweeps))
         print(f"wrote {plots.save(fig, args.figure)}")
     return 0

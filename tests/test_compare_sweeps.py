@@ -26,13 +26,21 @@ from tune_seeds.analysis import (
     compare_sweeps,
     multi_bootstrap,
 )
-from tune_seeds.analysis.compare import design, load_sweep, trial_scores, upward_ks
+from tune_seeds.analysis.compare import (
+    design,
+    load_sweep,
+    on_shared_pairs,
+    trial_scores,
+    upward_ks,
+)
 from tune_seeds.tables import trials_from_curves
 from tune_seeds.trial.tasks import get_task
 
 from .test_analysis import _script
 
 GRID = np.array([(wi, do) for wi in range(1, 6) for do in range(1, 6)])
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED = ROOT / "experiments" / "results"
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,6 +445,81 @@ def test_compare_folders_with_predictions(folders):
     assert only.trials_for_80_power is None
 
 
+def running(folder: Path, out: Path, pairs: list[tuple[int, int]]) -> Path:
+    """A copy of a results folder in which the trials of ``pairs`` are still RUNNING."""
+    out.mkdir(parents=True)
+    for name in ("curves.parquet", "predictions.parquet"):
+        if (folder / name).is_file():
+            (out / name).write_bytes((folder / name).read_bytes())
+    trials = pd.read_parquet(folder / "trials.parquet")
+    hit = [(wi, do) in pairs for wi, do in zip(trials["wi_seed"], trials["do_seed"], strict=True)]
+    trials.loc[hit, ["status", "stopped_by"]] = ["RUNNING", None]
+    trials.to_parquet(out / "trials.parquet")
+    return out
+
+
+@pytest.mark.parametrize("source", ["a", "b_scores"])  # with and without predictions
+def test_trials_that_did_not_end_are_left_out(folders, tmp_path, source):
+    sweep = load_sweep(running(folders[source], tmp_path / "x", [(1, 1), (3, 4)]))
+    full = load_sweep(folders[source])
+    assert sweep.n == 23 and sweep.has_predictions == full.has_predictions
+    assert not {(1, 1), (3, 4)} & {tuple(p) for p in sweep.seeds.tolist()}
+    left = np.isin(full.seeds[:, 0] * 100 + full.seeds[:, 1], [101, 304])
+    assert np.isclose(sweep.scores.sum(), full.scores[~left].sum())
+    assert sweep.notes == ("2 trial(s) not TERMINATED (running, paused or in error) left out",)
+
+
+def split_by_wi(folder: Path, root: Path) -> list[Path]:
+    """A results folder as one folder per WI seed, as a grid run one row at a time writes."""
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet")
+              for name in ("trials", "curves", "predictions")}
+    ids = tables["trials"].set_index("trial_id")["wi_seed"]
+    out = []
+    for wi in sorted(ids.unique()):
+        part = root / f"wi{wi}"
+        part.mkdir(parents=True)
+        for name, table in tables.items():
+            table[table["trial_id"].map(ids) == wi].to_parquet(part / f"{name}.parquet")
+        out.append(part)
+    return out
+
+
+def test_several_folders_are_one_sweep(folders, tmp_path):
+    parts = split_by_wi(folders["a"], tmp_path / "rows")
+    whole = load_sweep(folders["a"])
+    sweep = load_sweep(parts)
+    assert sweep.has_predictions and sweep.n == 25 and sweep.task == "mrpc"
+    assert np.array_equal(sweep.seeds, GRID) and np.allclose(sweep.scores, whole.scores)
+    assert np.array_equal(sweep.preds, whole.preds)
+    # A row still running counts its finished trials; one without predictions makes the
+    # whole side seeds only.
+    (tmp_path / "rows" / "wi5").rename(tmp_path / "wi5")
+    running(tmp_path / "wi5", parts[4], [(5, d) for d in range(1, 6)])
+    assert load_sweep(parts).n == 20
+    (parts[0] / "predictions.parquet").unlink()
+    assert not load_sweep(parts).has_predictions
+    with pytest.raises(ValueError, match="no results folder"):
+        load_sweep([])
+
+
+def test_shared_pairs_compare_a_smaller_grid_pair_by_pair():
+    rng = np.random.default_rng(3)
+    big = np.array([(wi, do) for wi in range(1, 11) for do in range(1, 11)])
+    a = seeds_only(rng.normal(0.80, 0.02, 100), big)
+    small = GRID[rng.permutation(25)]
+    on_a = [int(np.flatnonzero((big == p).all(axis=1))[0]) for p in small]
+    b = seeds_only(a.scores[on_a] - 0.03 + rng.normal(0, 0.005, 25), small)
+    assert not compare_sweeps(a, b, power=False).paired  # 100 trials against 25
+    c = compare_sweeps(a, b, shared_pairs=True, n_resamples=500, power=False)
+    assert c.paired and c.n_a == c.n_b == 25
+    assert c.delta == pytest.approx(np.mean(b.scores - a.scores[on_a]))
+    assert "75 trial(s) whose seed pair the other sweep did not run left out" in c.note
+    x, y = on_shared_pairs(b, a)
+    assert y.n == 25 and x.notes == ()
+    with pytest.raises(CompareError, match="share no seed pair"):
+        on_shared_pairs(a, seeds_only([0.8], [[11, 11]]))
+
+
 def test_power_agrees_with_a_direct_simulation_and_the_search_stops_at_the_first_k():
     """The vectorised power at one k against running the comparison itself on each
     simulated draw of k trials and the examples; then the upward search."""
@@ -498,10 +581,45 @@ def test_cli_report_json_and_figure(folders, tmp_path, capsys):
     assert "seeds only" in capsys.readouterr().out
 
 
+def test_cli_reads_a_side_from_several_folders(folders, tmp_path, capsys):
+    """A glob pattern or a comma-separated list: the same comparison as one folder."""
+    cli = _script("compare_sweeps")
+    parts = split_by_wi(folders["b"], tmp_path / "rows")
+    (tmp_path / "rows" / "wi9").mkdir()  # a sweep that has not written its tables yet
+    out = {}
+    for side in (str(folders["b"]), str(tmp_path / "rows" / "wi*"),
+                 ",".join(map(str, parts))):
+        assert cli.main([str(folders["a"]), side, "--json", str(tmp_path / "c.json"),
+                         "--resamples", "200", "--no-power"]) == 0
+        out[side] = json.loads((tmp_path / "c.json").read_text())
+        assert out[side]["b"] == side
+    first, *others = out.values()
+    for other in others:
+        assert {k: other[k] for k in ("delta", "ci_low", "ci_high", "paired", "n_b")} == {
+            k: first[k] for k in ("delta", "ci_low", "ci_high", "paired", "n_b")}
+    assert "B  " + str(tmp_path / "rows" / "wi*") in capsys.readouterr().out
+
+
+def test_cli_shared_pairs_on_the_recorded_sst2_sweeps(tmp_path, capsys):
+    """AdamW's 10 x 10 grid against BERT Adam's 5 x 5, on the 25 pairs both ran."""
+    a, b = RECORDED / "sst2-grid10-fifo", RECORDED / "sst2-grid5-bertadam-fifo"
+    if not (a.is_dir() and b.is_dir()):
+        pytest.skip("recorded sweeps absent")
+    cli = _script("compare_sweeps")
+    assert cli.main([str(a), str(b), "--shared-pairs", "--json", str(tmp_path / "c.json"),
+                     "--resamples", "500", "--no-power"]) == 0
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["paired"] and data["shared_pairs"] and data["n_a"] == data["n_b"] == 25
+    assert not data["examples_resampled"] and "seeds only" in data["note"]
+    assert data["ci_high"] < 0 and data["delta"] == pytest.approx(-0.0675, abs=5e-4)
+    assert "75 trial(s) whose seed pair" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("other, message", [
     ("sst2", "different tasks: mrpc"),
     ("not_a_sweep", "has no trials.parquet"),
     ("missing", "no such results directory"),
+    ("missing*", "no results folder matches"),
 ])
 def test_cli_refuses_with_one_line_and_status_2(folders, capsys, other, message):
     cli = _script("compare_sweeps")
@@ -535,3 +653,37 @@ def test_cli_as_a_process_on_recorded_sweeps(tmp_path):
     done = subprocess.run([sys.executable, str(script), str(a), str(tmp_path / "nothing")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# The precision parity benchmark's verdict
+
+
+def test_precision_parity_verdict_comes_from_the_comparison(tmp_path):
+    """``--from-json`` recomputes the committed result's comparison and verdict from its
+    trials: the committed numbers are current, and the old fields are kept."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "bench_precision_parity.py"
+    spec = importlib.util.spec_from_file_location("bench_precision_parity", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    committed = json.loads((ROOT / "benchmarks" / "results" / "precision_parity.json").read_text())
+    saved = tmp_path / "parity.json"
+    saved.write_text(json.dumps(committed))
+    assert bench.main(["--from-json", str(saved)]) == 0
+    result = json.loads(saved.read_text())
+    assert result == committed
+    c = result["comparison"]
+    assert c["paired"] and not c["examples_resampled"] and c["n_a"] == c["n_b"] == 25
+    for key in ("delta", "ci_low", "ci_high", "p_value", "aso_eps_min_b_over_a",
+                "aso_eps_min_a_over_b", "trials_for_80_power"):
+        assert key in c
+    diffs = [t["bf16"] - t["fp32"] for t in result["trials"]]
+    assert c["delta"] == pytest.approx(np.mean(diffs))
+    within = c["ci_low"] >= -bench.MARGIN and c["ci_high"] <= bench.MARGIN
+    assert result["verdict"] == (bench.VERDICT_OK if within else bench.VERDICT_NOT)
+    assert result["rule"] == bench.RULE and "one_se_verdict" in result
+    # A difference of 0.02 on every pair is outside the margin.
+    worse = [{**t, "bf16": t["fp32"] - 0.02} for t in result["trials"]]
+    assert bench.seed_comparison(worse)["verdict"] == bench.VERDICT_NOT

@@ -72,7 +72,11 @@ even without a difference, so powers there are flattered.
 
 :func:`compare_sweeps` runs the three on two results folders (or loaded sweeps) and
 returns a :class:`Comparison`, whose :meth:`~Comparison.to_dict` is the JSON of
-``experiments/compare_sweeps.py``.
+``experiments/compare_sweeps.py``. Only trials that ended (``TERMINATED``) are compared: a
+trial still running, paused or in error has a partial best score. A side may be several
+folders (a grid run as one sweep per WI seed), read as one sweep (:func:`load_sweep`);
+``shared_pairs=True`` compares only the seed pairs both sides ran (:func:`on_shared_pairs`),
+paired: a smaller grid against a bigger one, or a grid still running against a finished one.
 
 Two sweeps of 40 trials on the same 300 dev examples, B about 3 points better:
 
@@ -107,6 +111,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -253,9 +258,11 @@ class SweepData:
     ) -> SweepData:
         """A sweep from its results tables (as :func:`tune_seeds.tables.load_results` reads).
 
-        Without predictions a trial's score is its ``best_score`` in the trials table,
-        and trials without a finite one (errors) are left out. With predictions a trial's
-        best evaluation is the first one with the highest dev score in the curves
+        Trials that did not end (``status`` not ``TERMINATED``: running, paused, in
+        error) are left out: their best scores are partial. Without predictions a
+        trial's score is its ``best_score`` in the trials table, and trials without a
+        finite one are left out. With predictions a trial's best evaluation is the first
+        one with the highest dev score in the curves
         (:func:`tune_seeds.tables.ranked_scores`: evaluation 0 counts only for a trial with
         nothing after it, NaN never wins), its score is recomputed from its predictions
         there, and trials without a finite best score or without a prediction for every
@@ -273,9 +280,14 @@ class SweepData:
         """
         task = _task_of(trials, curves, task, name)
         synthetic = is_synthetic(curves) or is_synthetic(trials)
+        ended = (trials["status"] == "TERMINATED").to_numpy()
+        unfinished = _dropped_note(int((~ended).sum()),
+                                   "not TERMINATED (running, paused or in error)")
+        trials = trials[ended]
+        curves = curves[curves["trial_id"].astype(str).isin(trials["trial_id"].astype(str))]
         if predictions is None:
             finite = np.isfinite(trials["best_score"].to_numpy(dtype=float))
-            notes = _dropped_note(int((~finite).sum()), "without a finite best score")
+            notes = unfinished + _dropped_note(int((~finite).sum()), "without a finite best score")
             kept = trials[finite]
             if kept.empty:
                 raise CompareError(f"{name or 'a sweep'} has no trial with a finite best score")
@@ -285,8 +297,10 @@ class SweepData:
         if task is None:
             raise CompareError(f"{name or 'a sweep'} has predictions but no task column: "
                                "name the task")
+        if curves.empty:
+            raise CompareError(f"{name or 'a sweep'} has no trial that ended")
         sweep = _from_predictions_table(validate_curves(curves), predictions, task, name)
-        return replace(sweep, synthetic=synthetic)
+        return replace(sweep, synthetic=synthetic, notes=unfinished + sweep.notes)
 
 
 def _seed_array(seeds: np.ndarray, n: int) -> np.ndarray:
@@ -324,8 +338,8 @@ def _from_predictions_table(curves: pd.DataFrame, predictions: pd.DataFrame, tas
     notes = list(_dropped_note(int((~finite).sum()), "without a finite best score"))
     best = best[finite].reset_index(drop=True)
 
-    tid = pd.Categorical(predictions["trial_id"].astype(str), categories=best["trial_id"])
-    code = np.asarray(tid.codes)
+    # -1 for a trial left out above (or never in the curves): its rows are not taken.
+    code = pd.Index(best["trial_id"]).get_indexer(predictions["trial_id"].astype(str))
     best_eval = best["eval_index"].to_numpy(np.int64)
     at_best = (code >= 0) & (predictions["eval_index"].to_numpy(np.int64)
                              == best_eval[np.maximum(code, 0)])
@@ -353,16 +367,49 @@ def _from_predictions_table(curves: pd.DataFrame, predictions: pd.DataFrame, tas
                                       examples=examples, name=name, notes=notes)
 
 
-def load_sweep(path: str | Path, task: str | None = None) -> SweepData:
+def load_sweep(path: str | Path | Sequence[str | Path], task: str | None = None,
+               name: str | None = None) -> SweepData:
     """Read a results folder (``trials.parquet``, ``curves.parquet``, ``predictions.parquet``
     if recorded) into a :class:`SweepData` (see :meth:`SweepData.from_tables`).
 
+    Several folders are read as one sweep: a grid run as one sweep per WI seed. Their
+    tables are concatenated (predictions only when every folder recorded them), so a
+    folder whose trials are all still running adds nothing instead of failing.
+
+    Args:
+        path: a results folder, or several.
+        task: as in :meth:`SweepData.from_tables`.
+        name: what messages call the sweep (default the folders, comma-separated).
+
     Raises:
-        FileNotFoundError: the folder or one of its two tables is missing.
-        ValueError: a table lacks columns, or :class:`CompareError` from ``from_tables``.
+        FileNotFoundError: a folder or one of its two tables is missing.
+        ValueError: no folder given, a table lacks columns, or :class:`CompareError` from
+            ``from_tables``.
     """
-    trials, curves, predictions = load_results(path, predictions=True)
-    return SweepData.from_tables(trials, curves, predictions, task=task, name=str(path))
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if not paths:
+        raise ValueError("no results folder given")
+    name = ", ".join(map(str, paths)) if name is None else name
+    parts = [load_results(p, predictions=True) for p in paths]
+    trials, curves, predictions = parts[0] if len(parts) == 1 else _concat_tables(parts)
+    return SweepData.from_tables(trials, curves, predictions, task=task, name=name)
+
+
+def _concat_tables(parts: Sequence[tuple[pd.DataFrame, ...]]) -> tuple[pd.DataFrame | None, ...]:
+    """Several sweeps' ``(trials, curves, predictions)`` as one sweep's.
+
+    Ray's trial ids are unique within a sweep only: each is prefixed with its folder's
+    index. Predictions are kept only when every folder has them (else None).
+    """
+    def tagged(i: int, table: pd.DataFrame) -> pd.DataFrame:
+        return table.assign(trial_id=f"{i}/" + table["trial_id"].astype(str))
+
+    out: list[pd.DataFrame | None] = []
+    for which in range(3):
+        tables = [part[which] for part in parts]
+        out.append(None if any(t is None for t in tables) else
+                   pd.concat([tagged(i, t) for i, t in enumerate(tables)], ignore_index=True))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -494,6 +541,33 @@ def paired_order(a: SweepData, b: SweepData) -> np.ndarray | None:
         return None
     where = {k: i for i, k in enumerate(kb)}
     return np.array([where[k] for k in ka], dtype=np.int64)
+
+
+def on_shared_pairs(a: SweepData, b: SweepData) -> tuple[SweepData, SweepData]:
+    """The two sweeps restricted to the seed pairs both ran, each with a note of what it
+    left out: a smaller grid against a bigger one, or a grid still running against a
+    finished one, compared pair by pair.
+
+    >>> a = SweepData.from_scores([0.8, 0.9, 0.7], [[1, 1], [1, 2], [2, 1]])
+    >>> x, y = on_shared_pairs(a, SweepData.from_scores([0.6, 0.5], [[2, 1], [3, 3]]))
+    >>> x.seeds.tolist(), y.seeds.tolist(), x.scores.tolist()
+    ([[2, 1]], [[2, 1]], [0.7])
+    >>> y.notes
+    ('1 trial(s) whose seed pair the other sweep did not run left out',)
+
+    Raises:
+        CompareError: no seed pair is in both.
+    """
+    pairs = [[tuple(p) for p in s.seeds.tolist()] for s in (a, b)]
+    both = set(pairs[0]) & set(pairs[1])
+    if not both:
+        raise CompareError(f"{a.name or 'A'} and {b.name or 'B'} share no seed pair")
+    out = []
+    for s, own in zip((a, b), pairs, strict=True):
+        keep = np.array([p in both for p in own], dtype=bool)
+        note = _dropped_note(int((~keep).sum()), "whose seed pair the other sweep did not run")
+        out.append(replace(s.take(np.flatnonzero(keep)), notes=s.notes + note))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -948,11 +1022,12 @@ class Comparison:
 
 
 def compare_sweeps(
-    a: SweepData | str | Path,
-    b: SweepData | str | Path,
+    a: SweepData | str | Path | Sequence[str | Path],
+    b: SweepData | str | Path | Sequence[str | Path],
     n_resamples: int = 2000,
     seed: int = 0,
     paired: bool | None = None,
+    shared_pairs: bool = False,
     alpha: float = LEVEL,
     aso_resamples: int = 1000,
     power: bool = True,
@@ -963,21 +1038,28 @@ def compare_sweeps(
     """Compare sweep B with sweep A: Multi-Bootstrap, almost stochastic order and power.
 
     Args:
-        a, b: results folders or loaded :class:`SweepData`.
+        a, b: results folders (one or several per side, see :func:`load_sweep`) or loaded
+            :class:`SweepData`.
         n_resamples: resamples of the Multi-Bootstrap (R).
         seed: seeds every draw (each part from its own stream).
         paired: None detects the paired design; True requires it; False ignores it.
+        shared_pairs: compare only the seed pairs both sweeps ran
+            (:func:`on_shared_pairs`), which makes the design paired unless a sweep ran a
+            pair twice or ``paired`` is False.
         alpha: the level of the test, of ASO's bound and of the power analysis.
         aso_resamples: bootstrap resamples of ASO's sigma.
         power: run the power analysis (the slowest part).
         power_repeats, power_resamples, max_trials: see :func:`bootstrap_power`.
 
     Raises:
-        CompareError: the sweeps cannot be compared (different tasks or dev sets).
+        CompareError: the sweeps cannot be compared (different tasks or dev sets, or no
+            shared seed pair with ``shared_pairs``).
         FileNotFoundError, ValueError: a folder is missing or not a sweep.
     """
     a = a if isinstance(a, SweepData) else load_sweep(a)
     b = b if isinstance(b, SweepData) else load_sweep(b)
+    if shared_pairs:
+        a, b = on_shared_pairs(a, b)
     d = design(a, b, paired)
     boot = multi_bootstrap(d, n_resamples=n_resamples, seed=seed)
     aso_ba = aso(d.b.scores, d.a.scores, alpha, aso_resamples, seed=seed)
