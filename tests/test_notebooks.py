@@ -1,4 +1,4 @@
-"""Both notebooks run top to bottom on a recorded real sweep by default, and their
+"""The notebooks run top to bottom on recorded real sweeps by default, and their
 committed outputs are current: re-executing them (the same code as
 ``experiments/run_notebooks.py``) prints the same text."""
 
@@ -26,14 +26,17 @@ def python_kernel() -> None:
         pytest.skip("no 'python3' Jupyter kernel: run `python -m ipykernel install --sys-prefix`")
 
 
-def rerun(name: str, limit_s: float) -> tuple[str, object]:
+def rerun(name: str, limit_s: float,
+          sweeps: tuple[str, ...] = ("CURVES_PATH",)) -> tuple[str, object]:
     """Execute a committed notebook; check its text outputs and figures are the committed
-    ones, its default sweep a recorded real one, and that it ran within ``limit_s``."""
+    ones, its default sweeps (the parameters ``sweeps``) recorded real ones, and that it
+    ran within ``limit_s``."""
     path = notebooks.NOTEBOOKS / name
     committed = notebooks.read(path)
-    sweep = (path.parent / notebooks.parameter(committed, "CURVES_PATH")).resolve()
-    assert sweep.parent == notebooks.ROOT / "experiments" / "results"
-    assert (sweep / "sweep.json").is_file() and (sweep / "README.md").is_file()
+    for parameter in sweeps:
+        sweep = (path.parent / notebooks.parameter(committed, parameter)).resolve()
+        assert sweep.parent == notebooks.ROOT / "experiments" / "results"
+        assert (sweep / "sweep.json").is_file() and (sweep / "README.md").is_file()
     start = time.perf_counter()
     nb = notebooks.execute(path)
     elapsed = time.perf_counter() - start
@@ -52,6 +55,17 @@ def test_seed_variance_notebook_outputs_are_current():
     assert "SYNTHETIC" not in text and "Expected best score of n trials" in text
     assert "Sweep of " in text and "Failed runs (best score <= " in text
     assert notebooks.images(nb) >= 5
+
+
+def test_compare_sweeps_notebook_outputs_are_current():
+    # About 8 s: two seeds-only comparisons with their power analyses, and the benchmark's.
+    text, nb = rerun("compare_sweeps.ipynb", limit_s=60, sweeps=("A_PATH", "B_PATH"))
+    parity = (notebooks.NOTEBOOKS / notebooks.parameter(nb, "PARITY_PATH")).resolve()
+    assert parity == notebooks.ROOT / "benchmarks" / "results" / "precision_parity.json"
+    assert "design: paired, seeds only" in text and "SYNTHETIC" not in text
+    assert "same numbers as the recorded comparison: True" in text
+    assert "from tune_seeds.analysis import" in nb.cells[2].source
+    assert notebooks.images(nb) >= 1
 
 
 @pytest.mark.ray
