@@ -36,6 +36,7 @@ the sweep runs. Interrupt with Ctrl+C and continue with --resume --name <name>.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import sys
@@ -63,6 +64,7 @@ from tune_seeds.tuning.fingerprint import (
     data_fingerprint,
     fingerprint,
 )
+from tune_seeds.tuning.lock import SweepLocked, driver_lock, holds_only_lock
 from tune_seeds.tuning.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.tuning.search import SEARCHES, parse_seed_range
 from tune_seeds.tuning.spec import PAUSE_MODES, RANK_BY, SCHEDULERS, SchedulerSpec, SweepSpec
@@ -238,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{DISK_SHARE:.0%}% of the storage's free space)")
     g.add_argument("--no-predictions", dest="predictions", action="store_false",
                    help="do not keep every evaluation's dev-set predictions in "
-                   "predictions.parquet (about 6 MB per 100 MRPC trials)")
+                   "predictions.parquet (about 3 MB per 100 MRPC trials)")
     g.add_argument("--tune-loggers", action="store_true",
                    help="also write Tune's per-trial progress.csv/result.json (slower)")
     g.add_argument("--tables-every", type=number(float, 0), default=30.0,
@@ -397,20 +399,52 @@ def bound_checkpoint_disk(spec: SweepSpec, max_gb: float | None) -> tuple[SweepS
     )
 
 
+def check_disk(spec: SweepSpec, max_gb: float | None) -> None:
+    """Refuse what ``--dry-run`` says does not fit: the sweep's checkpoints at their peak,
+    in every pause mode, periodic ones included (the message names the binding limit)."""
+    from tune_seeds.tuning.dryrun import (
+        check_checkpoint_disk,
+        checkpoint_bytes,
+        concurrency,
+        free_bytes,
+    )
+    from tune_seeds.tuning.preflight import local_cpus, local_gpus
+
+    check_checkpoint_disk(spec, checkpoint_bytes(spec.train), free_bytes(spec.storage_path),
+                          concurrency(spec, local_cpus(), local_gpus()),
+                          None if max_gb is None else max_gb * 1e9)
+
+
 def check_new_experiment(spec: SweepSpec) -> None:
     import pyarrow.fs
 
     from tune_seeds.tuning.storage import fs_and_path
 
     fs, path = fs_and_path(spec.experiment_path)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+    exists = fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+    # A folder with nothing but a lock: a start refused or stopped before writing anything.
+    if exists and not (spec.is_local and holds_only_lock(path)):
         raise ValueError(
             f"{spec.experiment_path} already exists: continue it with --resume --name "
             f"{spec.name}, or choose another --name"
         )
 
 
+def lock_folder(spec: SweepSpec) -> Path:
+    """Where the sweep's driver lock is: its experiment folder, or with remote storage
+    (no lock there) its local results folder."""
+    if spec.is_local:
+        return Path(spec.experiment_path.removeprefix("file://"))
+    return spec.tables_dir
+
+
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # the driver lock, until the very end
+        return run(argv, held)
+
+
+def run(argv: list[str] | None, held: contextlib.ExitStack) -> int:
+    """:func:`main`, holding the sweep's driver lock in ``held`` once it is taken."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -445,11 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         description, data = check_data(spec, write_cache=not args.dry_run)
         data_fp = data_fingerprint(spec.train, data)
         if args.resume:  # the same settings and data as at the start, or nothing runs
-            notice = check_resume(recorded_fingerprint(args.storage_path, args.name), spec,
-                                  data_fp, spec_file(args.storage_path, args.name))
-            if notice:
-                print(notice, flush=True)
-                record_fingerprint(args.storage_path, args.name, fingerprint(spec, data_fp))
+            unrecorded = check_resume(recorded_fingerprint(args.storage_path, args.name),
+                                      spec, data_fp, spec_file(args.storage_path, args.name))
         else:
             spec, disk_line = bound_checkpoint_disk(spec, args.max_checkpoint_gb)
             if disk_line:
@@ -457,14 +488,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(description, *dry_run(spec, data, on_cluster=address is not None), sep="\n")
             return 0
-    except (ClusterAuthError, SweepFileError, ResumeRefused) as err:
+        if not args.resume:
+            check_disk(spec, args.max_checkpoint_gb)
+        # One driver per sweep, from here to the end; nothing was written before.
+        held.enter_context(driver_lock(lock_folder(spec), spec.name))
+        if not args.resume:
+            check_new_experiment(spec)  # again, locked: another start may just have run
+        elif unrecorded:
+            print(unrecorded, flush=True)
+            record_fingerprint(args.storage_path, args.name, fingerprint(spec, data_fp))
+    except (ClusterAuthError, SweepFileError, ResumeRefused, SweepLocked) as err:
         # One line: the command line was right, the usage would say nothing.
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except ValueError as err:
         parser.error(str(err))
+    if not spec.is_local:
+        print(f"Note: {spec.storage_path} is remote storage, which has no lock: the lock on "
+              f"{lock_folder(spec)} stops a second driver of this sweep on this machine, "
+              "not one elsewhere writing to the same storage.", flush=True)
 
     from tune_seeds.schedulers.stall import SweepStalled
-    from tune_seeds.tuning.sweep import errored_trials, run_sweep
+    from tune_seeds.tuning.sweep import DiskFull, errored_trials, is_disk_full, run_sweep
 
     print(description, flush=True)
     del data  # the trials read the tokenization cache
@@ -483,6 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     except SweepStalled as err:  # nothing would ever run again: report, never succeed
         print(f"\nThe sweep stalled and was stopped.\n{err}", flush=True)
         waiting_in_tune = max(1, len(err.trials))
+    except DiskFull as err:  # a trial's ENOSPC: every other trial would fail the same way
+        print(f"\n{err}", flush=True)
+        waiting_in_tune = 1
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        # The driver's own write (the tables, Tune's state) found the disk full.
+        print(f"\nNo space left on device: the sweep's driver could not write ({err}); the "
+              "sweep was stopped. Free some space, then --resume", flush=True)
+        waiting_in_tune = 1
     except KeyboardInterrupt:  # a second Ctrl+C (or SIGTERM): Tune stopped at once
         print("\nInterrupted.", flush=True)
         waiting_in_tune = 1

@@ -10,15 +10,21 @@ evaluation intervals a run, a few seconds a trial); faults come from
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tune_seeds.tables import load_results
+from tune_seeds.tuning.lock import SweepLocked, driver_lock
 from tune_seeds.tuning.storage import check_keys, load_spec
 
 try:
@@ -199,3 +205,110 @@ def test_recorded_sweep_json_files_still_load(recorded):
     saved = json.loads(recorded.read_text())
     check_keys(saved, str(recorded))
     assert load_spec(str(recorded.parents[1]), recorded.parent.name).name == saved["name"]
+
+
+# -- one driver per sweep -------------------------------------------------------------
+
+
+def test_one_driver_per_sweep(glue_fixture_dir, tmp_path):
+    """Two starts at once: one runs, the other is refused; a resume while it runs is
+    refused naming its PID; once it ended, the lock is free."""
+    args = small_args(glue_fixture_dir, tmp_path, "twice")
+    first, second = run_cli(*args), run_cli(*args)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None and second.poll() is None:
+        time.sleep(0.1)
+    loser = first if first.poll() is not None else second
+    winner = second if loser is first else first
+    out = loser.communicate(timeout=60)[0]
+    assert loser.returncode == 2, out
+    assert (f"is being run by PID {winner.pid} on host " in out
+            or "already exists: continue it with --resume" in out), out
+    while winner.poll() is None and not (tmp_path / "twice" / "sweep.json").exists():
+        time.sleep(0.1)  # a resume needs the sweep started: its sweep.json
+    assert winner.poll() is None
+    resumed = run_cli("--resume", "--name", "twice", "--storage-path", str(tmp_path),
+                      "--no-dashboard", "--verbose", "0")
+    out = resumed.communicate(timeout=120)[0]
+    assert resumed.returncode == 2, out
+    assert out.strip().splitlines()[-1].endswith(
+        f"error: the sweep 'twice' is being run by PID {winner.pid} on host "
+        f"{socket.gethostname()} (it holds {tmp_path / 'twice' / 'driver.lock'}); one driver "
+        "per sweep: wait for it to end, or stop it, then --resume")
+    assert winner.wait(timeout=240) == 0, winner.communicate()[0]
+    trials, _ = load_results(tmp_path / "twice")
+    assert len(trials) == 2 and set(trials.stopped_by) == {"completed"}
+
+
+def test_a_killed_driver_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from tune_seeds.tuning.lock import driver_lock\n"
+         "with driver_lock(sys.argv[1], 'x'):\n    print('held', flush=True)\n"
+         "    time.sleep(600)\n", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert holder.stdout.readline() == "held\n"
+    with pytest.raises(SweepLocked, match=f"is being run by PID {holder.pid} on host"), \
+            driver_lock(tmp_path, "x"):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    with driver_lock(tmp_path, "x") as path:
+        assert path.read_text() == f"PID {os.getpid()} on host {socket.gethostname()}\n"
+
+
+# -- disk -------------------------------------------------------------------------------
+
+
+def test_disk_full_in_a_trial_stops_the_sweep_in_one_line(
+    local_ray, glue_fixture_dir, tmp_path, monkeypatch, capfd
+):
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr("tune_seeds.tuning.trainable.seed_trial",
+                        failing_pair(1, 2, full, after_eval=2))
+    assert run_main(small_args(glue_fixture_dir, tmp_path, "full", "--max-failures", "3")) == 1
+    out, err = capfd.readouterr()
+    assert ("No space left on device: trial WI 1 / DO 2 (" in out
+            and f") could not write under {tmp_path} (OSError: [Errno 28] No space left on "
+            "device); the sweep was stopped. Free some space, then --resume" in out)
+    assert "Traceback" not in out + err
+    assert "--resume --name full" in out
+    monkeypatch.undo()
+    assert run_main(["--resume", "--name", "full", "--storage-path", str(tmp_path),
+                     "--no-dashboard", "--verbose", "0"]) == 0
+    trials, _ = load_results(tmp_path / "full")
+    assert set(trials.stopped_by) == {"completed"}
+
+
+CKPT = 166_099_992  # bytes of a checkpoint of the one-layer model (dryrun.checkpoint_bytes)
+
+
+@pytest.mark.parametrize(("extra", "free", "message"), [
+    ([], CKPT // 2,
+     f"the checkpoints would not fit: up to 2 of 166 MB at once (one per running trial "
+     f"(--checkpoint-every 2)), 332 MB, more than the {CKPT // 2 / 1e6:.1f} MB free under "),
+    (["--scheduler", "early-discard", "--pause-mode", "recompute"], CKPT // 2,
+     "(--pause-mode recompute keeps no weights at the milestone; one periodic checkpoint "
+     "per running trial)"),
+    (["--scheduler", "early-discard", "--cohort-size", "4"], 5 * CKPT,
+     "up to 6 of 166 MB at once (a cohort of 4 paused at the milestone, plus the 2 kept "
+     "trials of the cohort before), 997 MB, more than the 830 MB free under "),
+    (["--scheduler", "early-discard", "--max-checkpoint-gb", "5"], 211_000_000,
+     "not even a cohort of 2 paused checkpoints of 166 MB fits in 80% of the 211 MB free "
+     "under "),
+    (["--max-checkpoint-gb", "0.0001"], 10**12,
+     "332 MB, more than --max-checkpoint-gb 0.0001 (100 KB); a smaller --cohort-size"),
+])
+def test_the_run_refuses_what_its_dry_run_says_does_not_fit(
+    glue_fixture_dir, tmp_path, monkeypatch, capsys, extra, free, message
+):
+    monkeypatch.setattr("tune_seeds.tuning.dryrun.free_bytes", lambda path: free)
+    monkeypatch.setattr("tune_seeds.tuning.preflight.local_cpus", lambda: 2)
+    args = tiny_cli_args(glue_fixture_dir, tmp_path / "store", "disk")
+    with pytest.raises(SystemExit) as exc:
+        run_main([*args, *extra])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err, err
+    if "free under" in message:
+        assert "(the free space binds" in err
+    assert not (tmp_path / "store").exists()

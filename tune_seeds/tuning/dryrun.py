@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tune_seeds.tuning.preflight import local_storage, nearest_existing
+from tune_seeds.tuning.preflight import PreflightError, local_storage, nearest_existing
 
 if TYPE_CHECKING:
     from tune_seeds.trial.config import TrainConfig
@@ -87,7 +87,10 @@ def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
     scheduler = spec.scheduler
     if spec.keep_checkpoints:
         return trials, "--keep-checkpoints keeps every trial's last checkpoint"
+    periodic = 0 < spec.checkpoint_every < total
     if scheduler.name == "early-discard" and spec.pause_mode == "recompute":
+        if not periodic:
+            return 0, "--pause-mode recompute keeps no weights, and no --checkpoint-every"
         return min(trials, running), (
             "--pause-mode recompute keeps no weights at the milestone; one periodic "
             "checkpoint per running trial")
@@ -102,7 +105,7 @@ def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
         )
     if scheduler.name == "hyperband":
         return trials, "HyperBand may hold every trial paused at a rung"
-    if 0 < spec.checkpoint_every < total:
+    if periodic:
         every = spec.checkpoint_every
         return min(trials, running), f"one per running trial (--checkpoint-every {every})"
     return 0, "no pauses and no --checkpoint-every within a run"
@@ -356,9 +359,46 @@ def disk_bounded_cohort(
     cohort = max((c for c in range(2, fit + 1)
                   if c + kept_trials(scheduler, c, total) <= fit), default=None)
     if cohort is None:
-        raise ValueError(
+        binding = _binding_limit(spec.storage_path, free, max_bytes)
+        raise PreflightError(
             f"not even a cohort of 2 paused checkpoints of {human_bytes(ckpt_bytes)} fits in "
-            f"{human_bytes(min(limits))}: use --pause-mode recompute (no checkpoint at the "
-            "milestone), a larger --max-checkpoint-gb or another --storage-path"
+            f"{binding}: use --pause-mode recompute (no checkpoint at the milestone) or "
+            "another --storage-path"
+            + (", or a larger --max-checkpoint-gb" if binding.startswith("--max") else "")
         )
     return cohort
+
+
+def _binding_limit(storage_path: str, free: float | None, max_bytes: float | None,
+                   share: float = DISK_SHARE) -> str:
+    """The limit that binds, in words: ``--max-checkpoint-gb`` or the free space (``share``
+    of it) under the storage, whichever is less."""
+    if free is not None and (max_bytes is None or share * free <= max_bytes):
+        given = f", not --max-checkpoint-gb {max_bytes / 1e9:g}" if max_bytes else ""
+        part = "" if share == 1 else f"{share:.0%} of "
+        return (f"{part}the {human_bytes(free)} free under {storage_path} (the free space "
+                f"binds{given})")
+    return f"--max-checkpoint-gb {max_bytes / 1e9:g} ({human_bytes(max_bytes)})"
+
+
+def check_checkpoint_disk(
+    spec: SweepSpec, ckpt_bytes: int, free: int | None, running: int,
+    max_bytes: float | None = None,
+) -> None:
+    """Refuse a sweep whose checkpoints at their peak (:func:`paused_checkpoints`, the
+    figure ``--dry-run`` prints) do not fit in the free space under its storage, or in
+    ``max_bytes`` (``--max-checkpoint-gb``): a :class:`PreflightError` naming the binding
+    limit. Nothing to check on remote storage without ``max_bytes``.
+    """
+    count, why = paused_checkpoints(spec, running)
+    peak = count * ckpt_bytes
+    limits = [m for m in (free, max_bytes) if m is not None]
+    if not count or not limits or peak <= min(limits):
+        return
+    raise PreflightError(
+        f"the checkpoints would not fit: up to {count:,} of {human_bytes(ckpt_bytes)} at once "
+        f"({why}), {human_bytes(peak)}, more than "
+        f"{_binding_limit(spec.storage_path, free, max_bytes, share=1)}; a smaller "
+        "--cohort-size or --max-concurrent, --pause-mode recompute, --checkpoint-every 0 or "
+        "another --storage-path would fit"
+    )

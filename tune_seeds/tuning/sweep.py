@@ -29,6 +29,7 @@ one to several minutes of training.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import signal
@@ -38,6 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
+
 from tune_seeds.schedulers.factory import Scheduling, build, callbacks_for
 from tune_seeds.tuning.connect import connect
 from tune_seeds.tuning.preflight import wait_for_resources
@@ -45,6 +48,70 @@ from tune_seeds.tuning.progress import environment, tune_file_loggers
 from tune_seeds.tuning.search import build_searcher
 from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec, expand_path
 from tune_seeds.tuning.storage import DropFinishedCheckpoints, save_spec
+
+
+class DiskFull(RuntimeError):
+    """A trial ran out of disk space (ENOSPC): the sweep was stopped, as every other trial
+    would fail the same way. The message is one line."""
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether ``error`` (or the trial error Ray wrapped it in) is ENOSPC."""
+    cause = getattr(error, "cause", None) or error
+    return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+
+
+class _QuietDiskFull(logging.Filter):
+    """Drops Tune's traceback of a trial that failed for want of disk: the sweep reports
+    it in one line (:class:`StopWhenDiskFull`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and is_disk_full(record.exc_info[1]))
+
+
+class StopWhenDiskFull(Callback):
+    """Tune callback stopping the sweep at the first trial that failed with ENOSPC.
+
+    Retrying it, or starting the next trial, would only fill the log with the same
+    traceback. The error is raised from ``on_step_end``, as
+    :class:`~tune_seeds.schedulers.stall.StallGuard` does: Tune stops the trials, the
+    callbacks write their tables, and ``Tuner.fit`` raises :class:`DiskFull`; the trial
+    continues from its last checkpoint on resume.
+    """
+
+    def __init__(self, storage: str) -> None:
+        self.storage = storage
+        self._full: str | None = None
+
+    def setup(self, **info: Any) -> None:
+        logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietDiskFull())
+
+    def _check(self, trial: Any) -> None:
+        from ray import cloudpickle
+
+        try:
+            with open(trial.pickled_error_file, "rb") as f:
+                error = cloudpickle.load(f)
+        except Exception:  # no pickled error (a lost actor, say): not ours to judge
+            return
+        if is_disk_full(error) and self._full is None:
+            config = trial.config or {}
+            self._full = (
+                f"No space left on device: trial WI {config.get('wi_seed')} / DO "
+                f"{config.get('do_seed')} ({trial.trial_id}) could not write under "
+                f"{self.storage} ({first_error_line(error)}); the sweep was stopped. Free "
+                "some space, then --resume"
+            )
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._check(trial)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._check(trial)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._full is not None:
+            raise DiskFull(self._full)
 
 
 def scheduling(spec: SchedulerSpec, total_evals: int) -> Scheduling:
@@ -124,6 +191,7 @@ def build_tuner(
         ResultsTables(spec.tables_dir, spec.train.task, total, spec.tables_every_s),
         *callbacks_for(scheduler),
         *([] if spec.keep_checkpoints else [DropFinishedCheckpoints()]),
+        StopWhenDiskFull(spec.storage_path),
         *(extra_callbacks or []),
     ]
     if verbose >= 1:
