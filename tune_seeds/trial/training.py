@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from tune_seeds.trial.config import TrainConfig, with_legacy_defaults
 from tune_seeds.trial.data import PreparedData, TokenizedSplit, prepare_data
@@ -193,28 +194,34 @@ class Trial:
         return self.records
 
     def _train_step(self) -> None:
+        # The phases are labelled for torch.profiler (benchmarks/bench_trial_profile.py);
+        # a label costs about a microsecond when no profiler runs.
         epoch, position = divmod(self.step, self.steps_per_epoch)
         bs = self.config.batch_size
-        batch = self._to_device(
-            self.data.train.batch(self.orders[epoch][position * bs : (position + 1) * bs])
-        )
+        with record_function("batching"):
+            batch = self._to_device(
+                self.data.train.batch(self.orders[epoch][position * bs : (position + 1) * bs])
+            )
         self.model.train()
         with self.dropout.active():
             # The loss's cross-entropy is on autocast's float32 list: reduced in fp32.
-            with autocast(self.precision, self.device):
+            with record_function("forward"), autocast(self.precision, self.device):
                 loss = self.model(**batch).loss
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        if self.scaler is not None:
-            # Skips the update when the gradients overflowed, and lowers the scale.
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.lr_schedule.step()
-        self.optimizer.zero_grad(set_to_none=True)
+            with record_function("backward"):
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+        with record_function("clipping"):
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        with record_function("optimizer"):
+            if self.scaler is not None:
+                # Skips the update when the gradients overflowed, and lowers the scale.
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.lr_schedule.step()
+            self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self._accumulate(loss.detach())
 
@@ -291,6 +298,7 @@ class Trial:
             probs[idx] = prob.cpu().numpy()
         return preds, probs, float(loss_sum.item()) / len(split)
 
+    @record_function("evaluation")
     def _evaluate(self) -> dict[str, Any]:
         dev = self.data.dev
         preds, probs, eval_loss = self.predict(dev, self._dev_order)
