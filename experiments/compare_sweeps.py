@@ -18,7 +18,7 @@ score distributions. Sweeps of different tasks, a folder that is not a sweep, or
 one: exit status 2 and one line on stderr.
 
 A side may be several folders read as one sweep (a grid run as one sweep per WI seed):
-comma-separated, or a quoted glob pattern, e.g. ``'/work/sweeps/mrpc-full-wi*'``, whose
+comma-separated, or a quoted glob pattern, e.g. ``'<storage>/mrpc-full-wi*'``, whose
 matches are the folders that hold a ``trials.parquet`` (a sweep that has not yet written
 its tables is no sweep yet). Only trials that ended (``TERMINATED``) count, so the same
 command compares more of a running grid each time it is run. ``--shared-pairs`` compares
