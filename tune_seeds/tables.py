@@ -281,6 +281,44 @@ def load_predictions(results_dir: str | Path) -> pd.DataFrame | None:
     return df.reset_index(drop=True)
 
 
+def merge_results(
+    folders: list[str | Path], finished_only: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """One sweep's tables from sweeps of parts of it (a grid run one WI seed at a time).
+
+    Trials are deterministic, so the same (WI, DO) pair in any part is the same trial;
+    a pair that two parts both ran is an error. ``finished_only`` keeps the trials that
+    ended (``stopped_by`` set), leaving out those an interruption left unfinished.
+
+    Returns:
+        ``(trials, curves, predictions)``; predictions None unless every part has them.
+    """
+    if not folders:
+        raise ValueError("no results folders to merge")
+    parts = [load_results(f, predictions=True) for f in folders]
+    tasks = {str(t) for trials, _, _ in parts if "task" in trials for t in trials["task"]}
+    if len(tasks) > 1:
+        raise ValueError(f"the folders hold sweeps of different tasks: {sorted(tasks)}")
+    trials = pd.concat([p[0] for p in parts], ignore_index=True)
+    if finished_only:
+        trials = trials[trials["stopped_by"].notna()]
+    pairs = trials[["wi_seed", "do_seed"]]
+    twice = pairs[pairs.duplicated()]
+    if len(twice):
+        raise ValueError("seed pairs in more than one folder: " + ", ".join(
+            f"(WI {w}, DO {d})" for w, d in twice.itertuples(index=False)))
+    keep = set(trials["trial_id"])
+    curves = pd.concat([p[1] for p in parts], ignore_index=True)
+    curves = curves[curves["trial_id"].isin(keep)]
+    predictions = None
+    if all(p[2] is not None for p in parts):
+        predictions = pd.concat([p[2] for p in parts], ignore_index=True)
+        predictions = predictions[predictions["trial_id"].isin(keep)].reset_index(drop=True)
+    trials = trials.sort_values(["wi_seed", "do_seed"], kind="stable").reset_index(drop=True)
+    curves = curves.sort_values(["wi_seed", "do_seed", "eval_index"], kind="stable")
+    return trials, curves.reset_index(drop=True), predictions
+
+
 def load_any(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a results directory, or a bare curves file (``.parquet``/``.csv``).
 
