@@ -20,7 +20,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from tune_seeds.tables import load_results
@@ -312,3 +314,69 @@ def test_the_run_refuses_what_its_dry_run_says_does_not_fit(
     if "free under" in message:
         assert "(the free space binds" in err
     assert not (tmp_path / "store").exists()
+
+
+# -- damaged checkpoints ------------------------------------------------------------------
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+def scramble(path: Path) -> None:
+    path.write_bytes(os.urandom(path.stat().st_size))
+
+
+@pytest.mark.parametrize("damage", [truncate, scramble, Path.unlink])
+def test_a_damaged_checkpoint_is_retrained_from_the_seeds(
+    finished, glue_fixture_dir, tmp_path, monkeypatch, capfd, damage
+):
+    """A trial in ERROR after evaluation 3 holds its checkpoint of evaluation 2; that
+    checkpoint's weights are damaged; the resume names the file, retrains the trial from
+    its seeds to evaluation 2 and ends with the uninterrupted sweep's tables."""
+    monkeypatch.setattr("tune_seeds.tuning.trainable.seed_trial",
+                        failing_pair(1, 2, RuntimeError("node lost"), after_eval=3))
+    assert run_main(small_args(glue_fixture_dir, tmp_path, "dmg")) == 1
+    monkeypatch.undo()
+    (weights,) = (tmp_path / "dmg").glob("*/checkpoint_*/trial.pt")
+    damage(weights)
+    capfd.readouterr()
+    assert run_main(["--resume", "--name", "dmg", "--storage-path", str(tmp_path),
+                     "--no-dashboard", "--verbose", "0"]) == 0
+    time.sleep(2)  # the worker's warning reaches the driver's console through Ray's logs
+    out, err = capfd.readouterr()
+    what = "is missing" if damage is Path.unlink else "cannot be loaded ("
+    assert f"WARNING: checkpoint {weights} {what}" in out + err
+    assert "retraining WI 1 / DO 2 from its seeds to step 2 (evaluation 2)" in out + err
+    trials, curves = load_results(tmp_path / "dmg")
+    ref_trials, ref_curves = load_results(finished)
+    keys = ["wi_seed", "do_seed", "eval_index"]
+    columns = ["step", "train_loss", "eval_loss", "score", "best_score", "accuracy"]
+    pd.testing.assert_frame_equal(curves.set_index(keys)[columns],
+                                  ref_curves.set_index(keys)[columns])
+    scores = ["stopped_by", "best_score", "best_step", "final_score", "evals_trained"]
+    pd.testing.assert_frame_equal(trials.set_index(keys[:2])[scores],
+                                  ref_trials.set_index(keys[:2])[scores])
+    assert not list((tmp_path / "dmg").glob("*/checkpoint_*"))  # none left behind
+
+
+def test_a_failed_trial_keeps_only_the_checkpoint_it_continues_from(tmp_path):
+    """A partial upload (a checkpoint folder Tune never registered) is deleted when the
+    trial fails; the one it continues from stays."""
+    import pyarrow.fs
+    from ray.tune import Checkpoint
+
+    from tune_seeds.tuning.storage import DropPartialCheckpoints
+
+    for name in ("checkpoint_000001", "checkpoint_000002"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trial.pt").write_bytes(b"x")
+    trial = SimpleNamespace(
+        storage=SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(),
+                                trial_fs_path=str(tmp_path)),
+        checkpoint=Checkpoint.from_directory(str(tmp_path / "checkpoint_000001")))
+    DropPartialCheckpoints().on_trial_error(0, [trial], trial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_000001"]
+    trial.checkpoint = None  # failed before its first checkpoint: nothing to continue from
+    DropPartialCheckpoints().on_trial_recover(0, [trial], trial)
+    assert list(tmp_path.iterdir()) == []

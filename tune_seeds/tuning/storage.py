@@ -162,6 +162,40 @@ def version_notice(storage_path: str, name: str) -> str | None:
     )
 
 
+def _checkpoint_dirs(trial: Any) -> tuple[Any, list[str]]:
+    """The storage filesystem of a Tune trial, and its ``checkpoint_*`` folders."""
+    import pyarrow.fs
+
+    storage = trial.storage
+    fs, root = storage.storage_filesystem, storage.trial_fs_path
+    entries = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
+    return fs, [e.path for e in entries if e.type == pyarrow.fs.FileType.Directory
+                and e.base_name.startswith("checkpoint_")]
+
+
+class DropPartialCheckpoints(Callback):
+    """Tune callback deleting what a failed trial's checkpoint upload left half-written.
+
+    A trial copies each checkpoint to the storage itself (in its worker), file by file;
+    when that copy fails (the disk is full, the node is lost) the folder is left partial,
+    and Tune never registers it. Once the trial failed, every ``checkpoint_*`` folder but
+    the one it continues from is such a leftover (Tune keeps one checkpoint per trial).
+    """
+
+    def _drop(self, trial: Any) -> None:
+        keep = trial.checkpoint.path.rstrip("/") if trial.checkpoint is not None else None
+        fs, folders = _checkpoint_dirs(trial)
+        for folder in folders:
+            if folder.rstrip("/") != keep:
+                fs.delete_dir(folder)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._drop(trial)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._drop(trial)
+
+
 class DropFinishedCheckpoints(Callback):
     """Tune callback deleting a trial's checkpoints once it has ended.
 
@@ -171,12 +205,6 @@ class DropFinishedCheckpoints(Callback):
     """
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info):
-        import pyarrow.fs
-
-        storage = trial.storage
-        fs, root = storage.storage_filesystem, storage.trial_fs_path
-        for entry in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
-            if entry.type == pyarrow.fs.FileType.Directory and entry.base_name.startswith(
-                "checkpoint_"
-            ):
-                fs.delete_dir(entry.path)
+        fs, folders = _checkpoint_dirs(trial)
+        for folder in folders:
+            fs.delete_dir(folder)

@@ -47,7 +47,7 @@ from tune_seeds.tuning.preflight import wait_for_resources
 from tune_seeds.tuning.progress import environment, tune_file_loggers
 from tune_seeds.tuning.search import build_searcher
 from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec, expand_path
-from tune_seeds.tuning.storage import DropFinishedCheckpoints, save_spec
+from tune_seeds.tuning.storage import DropFinishedCheckpoints, DropPartialCheckpoints, save_spec
 
 
 class DiskFull(RuntimeError):
@@ -191,6 +191,7 @@ def build_tuner(
         ResultsTables(spec.tables_dir, spec.train.task, total, spec.tables_every_s),
         *callbacks_for(scheduler),
         *([] if spec.keep_checkpoints else [DropFinishedCheckpoints()]),
+        DropPartialCheckpoints(),
         StopWhenDiskFull(spec.storage_path),
         *(extra_callbacks or []),
     ]

@@ -16,6 +16,11 @@ record with ``tune.report``. Everything else a sweep needs is decided here:
   because the core trial restores every RNG and the torch thread count is
   pinned to the trial's CPUs (``max(1, floor(cpus))``), which do not change
   between attempts.
+- **Damaged checkpoints recovered.** Every checkpoint also holds the trial's
+  position and curve (``position.pt``, a few KB). A ``trial.pt`` that cannot be
+  loaded (truncated, overwritten, gone) is named in a warning, and the trial is
+  retrained from its seeds to that position, checked against the recorded curve,
+  as ``--pause-mode recompute`` does (:func:`restore_trial`).
 - **Data once per worker.** The tokenized subsets are read from the disk cache
   once per worker process and kept, so that with ``reuse_actors=True`` the next
   trial on the same worker starts without reading anything.
@@ -43,6 +48,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
@@ -50,7 +56,9 @@ from typing import Any
 
 CHECKPOINT_FILE = "trial.pt"
 POSITION_FILE = "position.pt"
-"""A pause that keeps no weights: the trial's position and curve, recomputed on resume."""
+"""A pause that keeps no weights: the trial's position and curve, recomputed on resume.
+Full checkpoints hold it too, marked :data:`WITH_WEIGHTS`, to recover damaged weights."""
+WITH_WEIGHTS = "with_weights"
 
 
 def threads_for(cpus: float) -> int:
@@ -128,15 +136,61 @@ def make_trial(
 
     cfg = TrainConfig.from_dict({**train_config, "threads": threads})
     torch.set_num_threads(threads)
-    trial = Trial(
-        cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]), data=_cached_data(cfg)
-    )
-    if checkpoint_dir is not None:
-        position = os.path.join(checkpoint_dir, POSITION_FILE)
-        if os.path.exists(position):
-            trial.recompute(torch.load(position, weights_only=True))
-        else:
-            trial.load_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
+
+    def fresh() -> Trial:
+        return Trial(cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]),
+                     data=_cached_data(cfg))
+
+    return fresh() if checkpoint_dir is None else restore_trial(fresh, checkpoint_dir)
+
+
+def _warn(message: str) -> None:
+    # A worker's stderr reaches the driver's console, prefixed with the trial's actor.
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def restore_trial(fresh: Callable[[], Any], checkpoint_dir: str) -> Any:
+    """The trial of ``fresh()`` brought back to the checkpoint in ``checkpoint_dir``.
+
+    From its weights (``trial.pt``) where there are some and they load; else retrained
+    from its seeds to its position (``position.pt``: ``--pause-mode recompute``, or a
+    damaged ``trial.pt``, named in a warning), checked against the recorded curve by
+    :meth:`~tune_seeds.trial.training.Trial.recompute`. Where neither file can be read
+    the trial starts over from its seeds (a warning says so): its evaluations are
+    reported again, and the tables keep one row per evaluation.
+    """
+    import torch
+
+    weights = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+    position = os.path.join(checkpoint_dir, POSITION_FILE)
+    trial = fresh()
+    damage = None
+    if os.path.exists(weights):
+        try:
+            trial.load_checkpoint(weights)
+            return trial
+        except Exception as err:  # any damage: the seeds and the position still hold
+            damage = f"checkpoint {weights} cannot be loaded ({_first_line(err)})"
+        trial = fresh()  # a failed load may have changed some of the weights
+    try:
+        state = torch.load(position, weights_only=True)
+    except Exception as err:
+        _warn(f"{damage or f'checkpoint {weights} is missing'}, and its position {position} "
+              f"cannot be read ({_first_line(err)}): WI {trial.wi_seed} / DO "
+              f"{trial.do_seed} starts over from its seeds")
+        return trial
+    if damage is None and state.get(WITH_WEIGHTS):  # not a recompute pause: weights lost
+        damage = f"checkpoint {weights} is missing"
+    if damage:
+        _warn(f"{damage}: retraining WI {trial.wi_seed} / DO {trial.do_seed} from its seeds "
+              f"to step {state['step']} (evaluation {len(state['records']) - 1}), checked "
+              "against its recorded curve")
+    trial.recompute(state)
     return trial
 
 
@@ -192,11 +246,15 @@ def seed_trial(
             index = int(record["eval_index"])
             if index in recompute_at and 0 < index < total_evals:
                 with tempfile.TemporaryDirectory(prefix="tune-seeds-pos-") as tmp:
-                    torch.save(trial.position_state(), os.path.join(tmp, POSITION_FILE))
+                    torch.save({**trial.position_state(), WITH_WEIGHTS: True},
+                               os.path.join(tmp, POSITION_FILE))
                     tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
             elif needs_checkpoint(index, total_evals, checkpoint_at, checkpoint_every):
                 with tempfile.TemporaryDirectory(prefix="tune-seeds-ckpt-") as tmp:
                     trial.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))
+                    # The position too: the trial can be retrained to it if trial.pt is damaged.
+                    torch.save({**trial.position_state(), WITH_WEIGHTS: True},
+                               os.path.join(tmp, POSITION_FILE))
                     tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
             else:
                 tune.report(row)
