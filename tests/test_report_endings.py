@@ -45,12 +45,14 @@ def test_expected_best_is_over_trials_trained_to_the_end_and_cut_trials_apart():
     assert "(EVP over the best scores of the 3 trials trained to the end):" in summary
     assert ("Cut trials' partial bests: expected best of n of the 2 trials the scheduler "
             "stopped early") in summary
-    # Never trained: out of every number, failed runs included; unfinished: named.
-    assert report["failures"]["n_trials"] == 6
+    # Never trained: out of every number; unfinished: out of the expected best and the
+    # failed runs, and named.
+    assert report["failures"]["n_trials"] == 5
     assert ("1 trial(s) never trained (no score: stopped before their first training "
             "interval, e.g. by an error), left out of every number: WI 6 / DO 2") in summary
     assert ("1 trial(s) unfinished (running, paused, interrupted, or in ERROR after some "
-            "training), left out of the expected best: WI 7 / DO 1 (12 evaluations)") in summary
+            "training), left out of the expected best and the failed runs: WI 7 / DO 1 "
+            "(12 evaluations)") in summary
 
 
 def test_analyze_report_says_how_many_trials_are_unfinished_and_which():

@@ -287,19 +287,21 @@ CKPT = 166_099_992  # bytes of a checkpoint of the one-layer model (dryrun.check
 
 @pytest.mark.parametrize(("extra", "free", "message"), [
     ([], CKPT // 2,
-     f"the checkpoints would not fit: up to 2 of 166 MB at once (one per running trial "
-     f"(--checkpoint-every 2)), 332 MB, more than the {CKPT // 2 / 1e6:.1f} MB free under "),
+     "the checkpoints of 166 MB would not fit: up to 2 at once (one per running trial "
+     "(--checkpoint-every 2)), and 2 more while running trials write their next, 664 MB at "
+     f"peak, more than the {CKPT // 2 / 1e6:.1f} MB free under "),
     (["--scheduler", "early-discard", "--pause-mode", "recompute"], CKPT // 2,
      "(--pause-mode recompute keeps no weights at the milestone; one periodic checkpoint "
-     "per running trial)"),
-    (["--scheduler", "early-discard", "--cohort-size", "4"], 5 * CKPT,
-     "up to 6 of 166 MB at once (a cohort of 4 paused at the milestone, plus the 2 kept "
-     "trials of the cohort before), 997 MB, more than the 830 MB free under "),
+     "per running trial), and 2 more while running trials write their next"),
+    (["--scheduler", "early-discard", "--cohort-size", "4"], 7 * CKPT,
+     "up to 6 at once (a cohort of 4 paused at the milestone, plus the 2 kept trials of the "
+     "cohort before), and 2 more while running trials write their next, 1.3 GB at peak, "
+     "more than the 1.2 GB free under "),
     (["--scheduler", "early-discard", "--max-checkpoint-gb", "5"], 211_000_000,
      "not even a cohort of 2 paused checkpoints of 166 MB fits in 80% of the 211 MB free "
      "under "),
     (["--max-checkpoint-gb", "0.0001"], 10**12,
-     "332 MB, more than --max-checkpoint-gb 0.0001 (100 KB); a smaller --cohort-size"),
+     "664 MB at peak, more than --max-checkpoint-gb 0.0001 (100 KB); a smaller --cohort-size"),
 ])
 def test_the_run_refuses_what_its_dry_run_says_does_not_fit(
     glue_fixture_dir, tmp_path, monkeypatch, capsys, extra, free, message

@@ -98,7 +98,7 @@ def sweep_report(
     (:data:`ENDED`), and the partial bests of those the scheduler cut are a table of their own
     (``expected_best_cut``): they are not draws of the same distribution. Unfinished
     trials (running, paused, interrupted, or in ERROR after some training) are in
-    neither, and listed in ``meta["unfinished"]``.
+    neither, nor in the failed runs, and listed in ``meta["unfinished"]``.
 
     Args:
         trials: the trials table (one row per trial).
@@ -123,7 +123,7 @@ def sweep_report(
     unscored = trials[trials[score].isna()]
     everything, trials = trials, trials[trials[score].notna()]
     values = trials[score]
-    ended = trials
+    ended = counted = trials  # counted: trials with a final or a cut score
     report: dict[str, Any] = {
         "meta": {
             "n_trials": len(everything),
@@ -145,6 +145,7 @@ def sweep_report(
         report["meta"]["stopped_by"] = {str(k): int(v) for k, v in sorted(counts.items())}
         how = trials["stopped_by"]
         ended, cut = trials[how.isin(ENDED)], trials[how == "scheduler"]
+        counted = trials[how.isin([*ENDED, "scheduler"])]
         report["meta"]["unfinished"] = _pairs(trials[~how.isin([*ENDED, "scheduler"])])
         if len(ended) < len(trials):
             report["meta"]["expected_best_over"] = "trained to the end"
@@ -177,7 +178,7 @@ def sweep_report(
     except ValueError as err:
         report["failures"] = {"skipped": str(err)}
     else:
-        fails = failed_runs(trials, thr, score)
+        fails = failed_runs(counted, thr, score)
         report["failures"] = {
             "threshold": fails.threshold,
             "n_failed": fails.n_failed,
@@ -323,7 +324,8 @@ def _left_out(report: dict[str, Any]) -> list[str]:
     if meta.get("unfinished"):
         lines.append(
             f"{len(meta['unfinished'])} trial(s) unfinished (running, paused, interrupted, "
-            f"or in ERROR after some training), left out of the expected best: "
+            f"or in ERROR after some training), left out of the expected best and the failed "
+            f"runs: "
             f"{_named(meta['unfinished'])}")
     if meta.get("not_reported"):
         lines.append(f"{meta['not_reported']} trial(s) of the sweep have not reported a result")

@@ -111,6 +111,19 @@ def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
     return 0, "no pauses and no --checkpoint-every within a run"
 
 
+def peak_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
+    """The most checkpoints on disk at once, and why in words: those held
+    (:func:`paused_checkpoints`), and with periodic checkpoints one more per running trial
+    while it writes its next beside its last (Tune deletes the older only once the new
+    one is whole)."""
+    count, why = paused_checkpoints(spec, running)
+    said = f"up to {count:,} at once ({why})"
+    if not 0 < spec.checkpoint_every < spec.train.total_evals:
+        return count, said
+    writing = min(spec.trial_count, running)
+    return count + writing, f"{said}, and {writing} more while running trials write their next"
+
+
 def state_bytes(state: Any) -> int:
     """Bytes of the tensors in a (nested) state dict: what ``torch.save`` writes, give or
     take a few KB of metadata."""
@@ -267,11 +280,11 @@ def format_plan(
             f"runs, {compute.used / compute.fifo:.0%} of FIFO's {fifo_runs:,.0f} full runs "
             f"({compute.detail})"
         )
-    count, why = paused_checkpoints(spec, running)
+    count, why = peak_checkpoints(spec, running)
     peak = count * probe.checkpoint_bytes
     lines.append(
         f"Checkpoint disk: {human_bytes(probe.checkpoint_bytes)} per checkpoint (model and AdamW "
-        f"state), up to {count:,} at once ({why}): {human_bytes(peak)} at peak"
+        f"state), {why}: {human_bytes(peak)} at peak"
     )
     where = spec.storage_path
     if free is None:
@@ -385,19 +398,19 @@ def check_checkpoint_disk(
     spec: SweepSpec, ckpt_bytes: int, free: int | None, running: int,
     max_bytes: float | None = None,
 ) -> None:
-    """Refuse a sweep whose checkpoints at their peak (:func:`paused_checkpoints`, the
+    """Refuse a sweep whose checkpoints at their peak (:func:`peak_checkpoints`, the
     figure ``--dry-run`` prints) do not fit in the free space under its storage, or in
     ``max_bytes`` (``--max-checkpoint-gb``): a :class:`PreflightError` naming the binding
     limit. Nothing to check on remote storage without ``max_bytes``.
     """
-    count, why = paused_checkpoints(spec, running)
+    count, why = peak_checkpoints(spec, running)
     peak = count * ckpt_bytes
     limits = [m for m in (free, max_bytes) if m is not None]
     if not count or not limits or peak <= min(limits):
         return
     raise PreflightError(
-        f"the checkpoints would not fit: up to {count:,} of {human_bytes(ckpt_bytes)} at once "
-        f"({why}), {human_bytes(peak)}, more than "
+        f"the checkpoints of {human_bytes(ckpt_bytes)} would not fit: {why}, "
+        f"{human_bytes(peak)} at peak, more than "
         f"{_binding_limit(spec.storage_path, free, max_bytes, share=1)}; a smaller "
         "--cohort-size or --max-concurrent, --pause-mode recompute, --checkpoint-every 0 or "
         "another --storage-path would fit"
