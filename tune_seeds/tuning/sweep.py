@@ -338,15 +338,16 @@ def run_sweep(
         if not resume:
             save_spec(spec, fingerprint)
         out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
+        if not spec.tune_loggers:
+            # Tune's restore and its result grid look for the per-trial files we chose not
+            # to write ("Failed to fetch metrics").
+            logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
         # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
         tuner = restore_tuner(spec) if resume else build_tuner(
             spec, verbose=verbose, reuse_actors=not dashboard)
         # A killed driver leaves a whole snapshot; a SIGTERM ends the run as Ctrl+C does.
         with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
                 atomic_snapshots(), sigterm_as_interrupt():
-            if not spec.tune_loggers:
-                # Tune's result grid looks for the per-trial files we chose not to write.
-                logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
             return tuner.fit()
     finally:
         if owns_ray:
