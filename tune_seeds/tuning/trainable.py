@@ -20,7 +20,11 @@ record with ``tune.report``. Everything else a sweep needs is decided here:
   position and curve (``position.pt``, a few KB). A ``trial.pt`` that cannot be
   loaded (truncated, overwritten, gone) is named in a warning, and the trial is
   retrained from its seeds to that position, checked against the recorded curve,
-  as ``--pause-mode recompute`` does (:func:`restore_trial`).
+  as ``--pause-mode recompute`` does (:func:`restore_trial`). A checkpoint folder
+  that is gone altogether (Ray would fail with "Could not recover from checkpoint")
+  is replayed: the trial trains from its seeds again, its reports up to the lost
+  checkpoint's evaluation are not repeated, and that evaluation must match what was
+  reported (:data:`REPLAY_FILE`).
 - **Data once per worker.** The tokenized subsets are read from the disk cache
   once per worker process and kept, so that with ``reuse_actors=True`` the next
   trial on the same worker starts without reading anything.
@@ -46,6 +50,7 @@ trial's peak GPU memory; NaN on a CPU).
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import sys
@@ -59,6 +64,9 @@ POSITION_FILE = "position.pt"
 """A pause that keeps no weights: the trial's position and curve, recomputed on resume.
 Full checkpoints hold it too, marked :data:`WITH_WEIGHTS`, to recover damaged weights."""
 WITH_WEIGHTS = "with_weights"
+REPLAY_FILE = "replay.json"
+"""What a lost checkpoint's report said (evaluation, step, scores): written into its
+recreated folder, so that the trial replays from its seeds to it."""
 
 
 def threads_for(cpus: float) -> int:
@@ -141,7 +149,7 @@ def make_trial(
         return Trial(cfg, wi_seed=int(config["wi_seed"]), do_seed=int(config["do_seed"]),
                      data=_cached_data(cfg))
 
-    return fresh() if checkpoint_dir is None else restore_trial(fresh, checkpoint_dir)
+    return (fresh(), None) if checkpoint_dir is None else restore_trial(fresh, checkpoint_dir)
 
 
 def _warn(message: str) -> None:
@@ -154,26 +162,32 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
-def restore_trial(fresh: Callable[[], Any], checkpoint_dir: str) -> Any:
-    """The trial of ``fresh()`` brought back to the checkpoint in ``checkpoint_dir``.
+def restore_trial(fresh: Callable[[], Any], checkpoint_dir: str) -> tuple[Any, dict | None]:
+    """The trial of ``fresh()`` brought back to the checkpoint in ``checkpoint_dir``, and
+    the report to replay it to (None: it is there already).
 
     From its weights (``trial.pt``) where there are some and they load; else retrained
     from its seeds to its position (``position.pt``: ``--pause-mode recompute``, or a
     damaged ``trial.pt``, named in a warning), checked against the recorded curve by
-    :meth:`~tune_seeds.trial.training.Trial.recompute`. Where neither file can be read
-    the trial starts over from its seeds (a warning says so): its evaluations are
-    reported again, and the tables keep one row per evaluation.
+    :meth:`~tune_seeds.trial.training.Trial.recompute`. A folder recreated for a lost
+    checkpoint (:data:`REPLAY_FILE`) gives a fresh trial and the report to replay it to.
+    Where nothing can be read the trial starts over from its seeds (a warning says so):
+    its evaluations are reported again, and the tables keep one row per evaluation.
     """
     import torch
 
     weights = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
     position = os.path.join(checkpoint_dir, POSITION_FILE)
+    replay = os.path.join(checkpoint_dir, REPLAY_FILE)
     trial = fresh()
+    if os.path.exists(replay):
+        with open(replay, encoding="utf-8") as f:
+            return trial, json.load(f)
     damage = None
     if os.path.exists(weights):
         try:
             trial.load_checkpoint(weights)
-            return trial
+            return trial, None
         except Exception as err:  # any damage: the seeds and the position still hold
             damage = f"checkpoint {weights} cannot be loaded ({_first_line(err)})"
         trial = fresh()  # a failed load may have changed some of the weights
@@ -183,7 +197,7 @@ def restore_trial(fresh: Callable[[], Any], checkpoint_dir: str) -> Any:
         _warn(f"{damage or f'checkpoint {weights} is missing'}, and its position {position} "
               f"cannot be read ({_first_line(err)}): WI {trial.wi_seed} / DO "
               f"{trial.do_seed} starts over from its seeds")
-        return trial
+        return trial, None
     if damage is None and state.get(WITH_WEIGHTS):  # not a recompute pause: weights lost
         damage = f"checkpoint {weights} is missing"
     if damage:
@@ -191,7 +205,41 @@ def restore_trial(fresh: Callable[[], Any], checkpoint_dir: str) -> Any:
               f"to step {state['step']} (evaluation {len(state['records']) - 1}), checked "
               "against its recorded curve")
     trial.recompute(state)
-    return trial
+    return trial, None
+
+
+def check_replayed(record: dict[str, Any], reported: dict[str, Any]) -> None:
+    """The replayed evaluation must be the one reported before its checkpoint was lost:
+    same step, training loss and score (NaN equal to NaN), else ``ValueError``."""
+    for key in ("step", "train_loss", "score"):
+        again, then = record.get(key), reported.get(key)
+        same = again == then or (isinstance(again, float) and isinstance(then, float)
+                                 and math.isnan(again) and math.isnan(then))
+        if not same:
+            raise ValueError(
+                f"replaying to evaluation {reported['eval_index']} gave {key} {again!r}, the "
+                f"run reported {then!r}: not the same arithmetic (thread count, precision, "
+                "device or library versions)"
+            )
+
+
+def recreate_lost_checkpoint(checkpoint: Any, metrics: dict[str, Any], label: str) -> None:
+    """Recreate the folder of a checkpoint that is gone, holding :data:`REPLAY_FILE` (its
+    report), so that Tune restores the trial instead of failing, and the trial replays."""
+    import pyarrow.fs
+
+    fs, path = checkpoint.filesystem, checkpoint.path
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        return
+    reported = {k: metrics.get(k) for k in ("eval_index", "step", "train_loss", "score")}
+    if reported["eval_index"] is None:
+        return  # not our report: let Tune say what it says
+    _warn(f"checkpoint {path} is gone: {label} is retrained from its seeds to evaluation "
+          f"{reported['eval_index']}, its reports up to there not repeated, checked against "
+          "the reported one")
+    fs.create_dir(path)
+    with fs.open_output_stream(f"{path}/{REPLAY_FILE}") as f:
+        f.write(json.dumps(reported).encode())
 
 
 def seed_trial(
@@ -238,8 +286,12 @@ def seed_trial(
 
     restored = tune.get_checkpoint()
     with restored.as_directory() if restored is not None else nullcontext() as checkpoint_dir:
-        trial = make_trial(config, train_config, threads, checkpoint_dir)
+        trial, replay = make_trial(config, train_config, threads, checkpoint_dir)
         for record in trial.evaluations():
+            if replay is not None and record["eval_index"] <= replay["eval_index"]:
+                if record["eval_index"] == replay["eval_index"]:
+                    check_replayed(record, replay)
+                continue  # reported before the checkpoint was lost
             row = {**record, **seeds, **_run_info(trial), "diverged": False, "node_id": node_id}
             if predictions:
                 row.update(prediction_fields(trial))
@@ -292,6 +344,16 @@ def labelled_trainable(train_func: Callable[[dict[str, Any]], Any]) -> type:
             # Also called while the actor is being built, before Tune sets the config.
             config = getattr(self, "config", None) or {}
             return actor_label(config, getattr(self, "trial_id", "?"))
+
+        def restore(self, checkpoint_path: Any) -> Any:
+            # A checkpoint folder that is gone would fail the trial here, in Ray.
+            checkpoint = getattr(checkpoint_path, "checkpoint", None)
+            if checkpoint is not None:
+                config = getattr(self, "config", None) or {}
+                recreate_lost_checkpoint(
+                    checkpoint, getattr(checkpoint_path, "metrics", None) or {},
+                    f"WI {config.get('wi_seed')} / DO {config.get('do_seed')}")
+            return super().restore(checkpoint_path)
 
     # The dashboard's Class column shows the qualified name.
     SeedTrial.__qualname__ = SeedTrial.__name__
