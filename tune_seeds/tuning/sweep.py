@@ -332,23 +332,25 @@ def run_sweep(
                        runtime_env=worker_runtime_env(verbose))
         out(info.describe())
     try:
-        # Tune would wait forever for a trial that no node can hold.
-        wait_for_resources(spec.cpus_per_trial, spec.gpus_per_trial,
-                           autoscale_wait_s if address else 0.0, out)
-        if not resume:
-            save_spec(spec, fingerprint)
-        out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
-        if not spec.tune_loggers:
-            # Tune's restore and its result grid look for the per-trial files we chose not
-            # to write ("Failed to fetch metrics").
-            logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-        # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
-        tuner = restore_tuner(spec) if resume else build_tuner(
-            spec, verbose=verbose, reuse_actors=not dashboard)
-        # A killed driver leaves a whole snapshot; a SIGTERM ends the run as Ctrl+C does.
-        with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
-                atomic_snapshots(), sigterm_as_interrupt():
-            return tuner.fit()
+        # From here on a SIGTERM ends the run as Ctrl+C does (Ray's handler would exit).
+        with sigterm_as_interrupt():
+            # Tune would wait forever for a trial that no node can hold.
+            wait_for_resources(spec.cpus_per_trial, spec.gpus_per_trial,
+                               autoscale_wait_s if address else 0.0, out)
+            if not resume:
+                save_spec(spec, fingerprint)
+            out(f"Experiment: {spec.experiment_path}\nResults tables: {spec.tables_dir}")
+            if not spec.tune_loggers:
+                # Tune's restore and its result grid look for the per-trial files we chose not
+                # to write ("Failed to fetch metrics").
+                logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+            # A resume keeps the original sweep's choice (Tune restores its TuneConfig).
+            tuner = restore_tuner(spec) if resume else build_tuner(
+                spec, verbose=verbose, reuse_actors=not dashboard)
+            # A killed driver leaves a whole snapshot.
+            with tune_file_loggers(spec.tune_loggers), environment(tune_environment(verbose)), \
+                    atomic_snapshots():
+                return tuner.fit()
     finally:
         if owns_ray:
             ray.shutdown()
