@@ -10,7 +10,7 @@ own; trials are deterministic, so their tables together are the grid's. ``OUT`` 
 ``trials.parquet``, ``curves.parquet`` and, when every part has one,
 ``predictions.parquet``, with the trials that ended (``--all-trials`` keeps unfinished
 ones too), sorted by seed pair; and ``sweep.json``: the first part's settings with the
-WI and DO seeds of all parts and the storage path blanked. A pair in two parts, or parts
+WI and DO seeds of all parts, and the storage, data and cache paths blanked. A pair in two parts, or parts
 of different tasks, exit 2 with one line and write nothing.
 """
 
@@ -33,6 +33,8 @@ def merged_spec(parts: list[Path]) -> dict:
     spec["do_seeds"] = sorted({s for x in specs for s in x["do_seeds"]})
     spec["storage_path"] = ""
     spec["name"] = None
+    # Where the data and cache were on the machine that ran it says nothing about the sweep.
+    spec["train"] = {**spec["train"], "glue_dir": None, "cache_dir": None}
     return spec
 
 

@@ -36,7 +36,7 @@ def write_part(folder: Path, wi: int, task: str = "mrpc", unfinished: int = 0) -
     trials.to_parquet(folder / "trials.parquet")
     curves.to_parquet(folder / "curves.parquet")
     pd.concat(rows).to_parquet(folder / "predictions.parquet")
-    spec = {"train": {"task": task}, "wi_seeds": [wi], "do_seeds": [1, 2, 3],
+    spec = {"train": {"task": task, "glue_dir": "/data/glue", "cache_dir": None}, "wi_seeds": [wi], "do_seeds": [1, 2, 3],
             "storage_path": "/somewhere", "name": f"part-{wi}"}
     (folder / "sweep.json").write_text(json.dumps(spec))
 
@@ -58,6 +58,7 @@ def test_parts_merge_into_one_grid_without_unfinished_trials(tmp_path):
     assert len(predictions) == 5 * 5 * 5  # trials x evaluations x examples
     spec = json.loads((tmp_path / "grid" / "sweep.json").read_text())
     assert spec["wi_seeds"] == [1, 2] and spec["storage_path"] == "" and spec["name"] == "grid"
+    assert spec["train"]["glue_dir"] is None
     everything = merge(str(tmp_path / "all"), str(tmp_path / "wi1"), str(tmp_path / "wi2"),
                        "--all-trials")
     assert everything.returncode == 0 and len(load_results(tmp_path / "all")[0]) == 6
