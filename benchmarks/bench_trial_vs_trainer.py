@@ -46,12 +46,11 @@ Where our gain comes from, each claim checked against ``tune_seeds/trial/trainin
 - *Length-sorted evaluation*: holds. ``Trial`` orders the dev set by length once
   (``_dev_order``), so evaluation batches carry the least padding; the Trainer
   evaluates in dataset order, padding each batch to its longest example.
-- *No per-batch host syncs*: does **not** hold. ``_train_step`` calls
-  ``loss.item()`` after every step, and ``predict`` calls ``.item()`` and ``.cpu()``
-  on every evaluation batch. On a CPU a sync costs nothing; on a GPU each one waits
-  for the queue to drain. (The Trainer keeps its loss on the device, but its NaN
-  filter, on by default, tests ``torch.isnan(loss)`` in an ``if`` every step: a sync
-  too.)
+- *No per-step host syncs*: holds for training. The training loss is summed on the
+  device and read once per evaluation, and a non-finite loss is noticed there (fp16's
+  scaler still syncs every step, inside ``GradScaler.step``). An evaluation moves its
+  predictions to the host once, after its last batch. On a CPU a sync costs nothing; on
+  a GPU each one waits for the queue to drain.
 - *No per-evaluation setup*: holds for the dev data (split and order are prepared
   once; an evaluation only pads its batches). The Trainer builds a new
   ``DataLoader`` (no persistent workers without workers), prepares the model,
@@ -59,6 +58,35 @@ Where our gain comes from, each claim checked against ``tune_seeds/trial/trainin
 
 The eval and overhead columns say how much each of these is worth here; the train
 column compares the training loops (same padding on both sides).
+
+A third side, ``plain_eager``, is the floor a trial should reach: a plain eager loop
+with fused AdamW over the same model, tokens, order, batches, schedule and evaluation
+points, without the trial's bookkeeping (``ratio_vs_plain_eager``; above 1 means ours
+is faster).
+
+Tried, measured, and where it stands (2026-12-03, 2 threads, bf16, quiet machine):
+
+- *Fused AdamW* (``--optimizer-impl fused``, the default for new sweeps): adopted. The
+  optimizer's step went from 0.164 s to 0.031 s (one thread, full MRPC); the Trainer
+  uses it too, so it closes the training gap (``ratio_train`` 0.91 -> 0.98) rather
+  than opening one. ``benchmarks/results/trial_profile.json`` breaks a whole trial
+  down: forward and backward are 57% of it, the optimizer 3%, clipping 2%, batching
+  0.1%, evaluation 38%.
+- *Multi-tensor BERT Adam*: adopted for its GPU gain; on a CPU ``torch._foreach_*``
+  falls back to one kernel per tensor, so it is no faster there (0.185 s against
+  0.194 s per step, within noise).
+- *glibc's malloc keeping freed memory* (``MALLOC_TRIM_THRESHOLD_``): the word
+  embedding's dense gradient (30,522 x 384) is allocated and zeroed every step; a
+  larger trim threshold gave -3% to -9% process time per step on a loaded machine, not
+  confirmed on a quiet one, so not adopted (the mmap threshold cannot be raised above
+  32 MB, which this gradient exceeds).
+- *torch.compile* with length buckets: not tried this round. A naive
+  ``torch.compile(model, dynamic=True)`` measured slower before (0.64 s per step,
+  2.5 min to compile, evaluation 10x slower).
+- Still open: the trial is about 3% slower than the plain eager loop (dropout's own
+  generator swapped in and out around each step, the checks and records), and its
+  matrix products run at about a fifth of one large bf16 product's throughput on the
+  same threads (``trial_profile.json``: ``share_of_peak_forward_backward``).
 
 Run it alone: on 2 cores anything else running skews the numbers.
 
