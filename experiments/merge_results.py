@@ -10,8 +10,8 @@ own; trials are deterministic, so their tables together are the grid's. ``OUT`` 
 ``trials.parquet``, ``curves.parquet`` and, when every part has one,
 ``predictions.parquet``, with the trials that ended (``--all-trials`` keeps unfinished
 ones too), sorted by seed pair; and ``sweep.json``: the first part's settings with the
-WI and DO seeds of all parts, and the storage, data and cache paths blanked. A pair in two parts, or parts
-of different tasks, exit 2 with one line and write nothing.
+WI and DO seeds of all parts, and the storage, data and cache paths blanked. A pair in
+two parts, or parts of different tasks, exit 2 with one line and write nothing.
 """
 
 from __future__ import annotations

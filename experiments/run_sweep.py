@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import dataclasses
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -439,8 +440,22 @@ def lock_folder(spec: SweepSpec) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with contextlib.ExitStack() as held:  # the driver lock, until the very end
-        return run(argv, held)
+    # Until the sweep's own handling takes over (once Ray is up), SIGTERM does what Ctrl+C
+    # does: both stop the checks before anything was started, in one line.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.ExitStack() as held:  # the driver lock, until the very end
+            return run(argv, held)
+    except KeyboardInterrupt:
+        print("run_sweep.py: interrupted before the sweep started: nothing ran, nothing to "
+              "resume", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def run(argv: list[str] | None, held: contextlib.ExitStack) -> int:

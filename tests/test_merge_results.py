@@ -36,8 +36,9 @@ def write_part(folder: Path, wi: int, task: str = "mrpc", unfinished: int = 0) -
     trials.to_parquet(folder / "trials.parquet")
     curves.to_parquet(folder / "curves.parquet")
     pd.concat(rows).to_parquet(folder / "predictions.parquet")
-    spec = {"train": {"task": task, "glue_dir": "/data/glue", "cache_dir": None}, "wi_seeds": [wi], "do_seeds": [1, 2, 3],
-            "storage_path": "/somewhere", "name": f"part-{wi}"}
+    spec = {"train": {"task": task, "glue_dir": "/data/glue", "cache_dir": None},
+            "wi_seeds": [wi], "do_seeds": [1, 2, 3], "storage_path": "/somewhere",
+            "name": f"part-{wi}"}
     (folder / "sweep.json").write_text(json.dumps(spec))
 
 
