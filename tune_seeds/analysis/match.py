@@ -142,6 +142,13 @@ class Match:
         }
 
 
+def whole_runs(budget: float) -> int:
+    """A budget in full runs that must be whole: FIFO trains whole runs."""
+    if budget < 1 or budget != int(budget):
+        raise ValueError(f"budget must be a whole number of full runs, got {budget}")
+    return int(budget)
+
+
 def fifo_expected_best(full: np.ndarray, runs: int) -> float:
     """Expected best of ``runs`` full runs drawn with replacement (exact)."""
     return float(max_weights(len(full), runs, replace=True) @ np.sort(full))
@@ -168,9 +175,7 @@ def compute_to_match(
             ``1 / sqrt(n_resamples)``.
         seed: seeds the screening (``seed``) and the fresh estimates (``seed + 1``).
     """
-    if budget < 1 or budget != int(budget):
-        raise ValueError(f"budget must be a whole number of full runs, got {budget}")
-    runs = int(budget)
+    runs = whole_runs(budget)
     running = _running_best(_as_matrix(curves, metric, None))
     T = running.shape[1] - 1
     full = running[:, -1]
@@ -245,9 +250,7 @@ def cut_table(
         affordable), its fresh ``expected_best`` and ``se``, and ``gain`` over FIFO's
         expected best at ``budget``.
     """
-    runs = int(budget)
-    if runs < 1 or runs != budget:
-        raise ValueError(f"budget must be a whole number of full runs, got {budget}")
+    runs = whole_runs(budget)
     scores = _as_matrix(curves, metric, None)
     running = _running_best(scores)
     T = running.shape[1] - 1
