@@ -183,7 +183,7 @@ def test_findings_refuse_synthetic_or_mixed_data(sweep):
     with pytest.raises(ValueError, match="one task"):
         findings([Sweep("m", sweep_report(mixed, threshold=0.5), mixed, curves, None)])
     s = as_sweep(trials, curves, plan=())
-    with pytest.raises(ValueError, match="one sweep per task"):
+    with pytest.raises(ValueError, match="two sweeps of one task with the same training set"):
         findings([s, s])
 
 
@@ -313,7 +313,7 @@ def test_contrast_sweeps_sit_beside_the_failed_runs(sweep):
     wrong_curves = as_recorded(synthetic_curves(2, 2), "rte")
     wrong_trials = trials_from_curves(wrong_curves)
     wrong = Sweep("x", sweep_report(wrong_trials), wrong_trials, wrong_curves, None)
-    with pytest.raises(ValueError, match="without a main sweep"):
+    with pytest.raises(ValueError, match="needs exactly one main sweep of its task"):
         findings([as_sweep(trials, curves, plan=())], contrasts=[wrong])
 
 
@@ -341,3 +341,90 @@ def test_cut_report_and_its_words_on_the_page(sweep):
     assert f"| 8 (27%) | {direct:.3f} |" in squeeze(page)
     assert f"At 27% of training, near the paper's cut, the rank correlation is {direct:.2f}" \
         in page
+
+
+def _sized(trials, curves, source, train_examples):
+    spec = {"train": {**SPEC["train"], "train_examples": train_examples}}
+    return as_sweep(trials, curves, source, spec=spec, plan=())
+
+
+def test_two_sweeps_of_one_task_on_two_training_sets(sweep):
+    trials, curves = sweep
+    # The same pairs trained on more data: every score 0.05 higher, so the ranking holds.
+    more_curves = curves.assign(score=curves["score"] + 0.05)
+    small = _sized(trials, curves, "results/small", 320)
+    full = _sized(trials_from_curves(more_curves), more_curves, "results/full", None)
+    numbers = findings([full, small])
+    assert [t["label"] for t in numbers["tasks"]] == ["MRPC (3,668 examples)",
+                                                      "MRPC (320 examples)"]
+    assert numbers["cross_task"] == []
+    x = numbers["same_seeds"][0]
+    assert (x["a"], x["b"]) == ("MRPC (320 examples)", "MRPC (3,668 examples)")
+    assert x["n_pairs"] == 30 and x["n_higher"] == 30 and x["complete"]
+    assert x["delta"] == pytest.approx(0.05) and x["ci_low"] == pytest.approx(0.05)
+    assert x["pairs"]["rho"] == pytest.approx(1.0)
+    assert x["shares"][0]["share_wi"] == pytest.approx(x["shares"][1]["share_wi"])
+    page = squeeze(render(numbers))
+    assert "# Findings on MRPC (3,668 examples) and MRPC (320 examples)" in page
+    assert "## The same seeds on two training sets: MRPC (320 examples) and MRPC (3,668" in page
+    assert "| pairs higher on MRPC (3,668 examples) | 30 of 30 |" in page
+    assert "A pair that is good on MRPC (320 examples) tends to stay good" in page
+
+
+def test_same_seeds_numbers_against_a_direct_computation(sweep):
+    from scipy import stats
+
+    from tune_seeds.analysis.variance import two_way_anova
+
+    trials, curves = sweep
+    other_curves = as_recorded(synthetic_curves(6, 5, seed=11))
+    other = trials_from_curves(other_curves)
+    # The bigger sweep is still running: only its first 20 trials have finished.
+    finished = other["trial_id"].isin(other["trial_id"].iloc[:20])
+    other = other.assign(status=np.where(finished, "TERMINATED", "RUNNING"))
+    a = _sized(trials, curves, "results/a", 320)
+    b = _sized(other, other_curves, "results/b", 640)
+    x = findings([a, b])["same_seeds"][0]
+    done = other[finished]
+    merged = trials.merge(done, on=["wi_seed", "do_seed"], suffixes=("_a", "_b"))
+    assert x["n_pairs"] == 20 and not x["complete"]
+    rho = stats.spearmanr(merged["best_score_a"], merged["best_score_b"]).statistic
+    assert x["pairs"]["rho"] == pytest.approx(rho)
+    assert x["mean_a"] == pytest.approx(merged["best_score_a"].mean())
+    assert x["delta"] == pytest.approx((merged["best_score_b"] - merged["best_score_a"]).mean())
+    assert x["n_higher"] == int((merged["best_score_b"] > merged["best_score_a"]).sum())
+    by_do = merged.groupby("do_seed")[["best_score_a", "best_score_b"]].mean()
+    do_rho = stats.spearmanr(by_do["best_score_a"], by_do["best_score_b"]).statistic
+    assert x["do"]["rho"] == pytest.approx(do_rho) and x["do"]["n"] == len(by_do)
+    anova = two_way_anova(done)
+    assert x["shares"][1]["share_do"] == pytest.approx(anova.loc["do_seed", "share"])
+
+
+def test_contrast_goes_to_the_sweep_with_its_training_set(sweep):
+    trials, curves = sweep
+    small = _sized(trials, curves, "results/small", 320)
+    full = _sized(trials, curves.assign(score=curves["score"] + 0.01), "results/full", None)
+    full = Sweep(full.source, full.report, trials_from_curves(full.curves), full.curves,
+                 full.spec)
+    contrast = _sized(trials, curves, "results/contrast", 320)
+    per = findings([small, full], contrasts=[contrast])["tasks"]
+    assert [len(t["failures"]["contrasts"]) for t in per] == [1, 0]
+    orphan = _sized(trials, curves, "results/orphan", 100)
+    with pytest.raises(ValueError, match="found 0"):
+        findings([small, full], contrasts=[orphan])
+
+
+@pytest.mark.parametrize(("gain", "significant", "failed", "share", "expected"), [
+    (0.02, ["WI", "DO"], 1, 0.5, ["yes", "yes", "yes", "yes"]),
+    (0.005, ["DO"], 0, 0.9, ["no", "partly", "no", "partly"]),
+    (0.01, [], 0, 1.0, ["yes", "no", "no", "no"]),
+])
+def test_which_findings_hold(gain, significant, failed, share, expected):
+    from tune_seeds.reporting.findings import _holds
+
+    t = {"evp": {"gain_1_to_10": gain, "paper_gain_1_to_10": 0.07},
+         "variance": {"anova": {"significant": significant, "wi": {"share": 0.3},
+                                "do": {"share": 0.4}}},
+         "failures": {"n_failed": failed, "n_trials": 100},
+         "match": {"share": share, "plan_budget": 10 * share}}
+    assert [h["holds"] for h in _holds(t)] == expected

@@ -21,7 +21,7 @@ from tune_seeds.analysis.compare import (
     load_sweep,
     multi_bootstrap,
 )
-from tune_seeds.analysis.consistency import Consistency, seed_consistency
+from tune_seeds.analysis.consistency import Consistency, pair_consistency, seed_consistency
 from tune_seeds.analysis.evp import (
     default_ns,
     expected_max,
@@ -85,6 +85,7 @@ __all__ = [
     "load_sweep",
     "max_weights",
     "multi_bootstrap",
+    "pair_consistency",
     "plan_budgets",
     "plan_cost",
     "plan_early_discard",

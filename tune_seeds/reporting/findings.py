@@ -26,7 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from tune_seeds.analysis.consistency import seed_consistency
+from tune_seeds.analysis.compare import SweepData, compare_sweeps
+from tune_seeds.analysis.consistency import Consistency, pair_consistency, seed_consistency
+from tune_seeds.analysis.variance import two_way_anova
 from tune_seeds.replay.compare import paired_vs_fifo
 
 TASK_LABELS = {"mrpc": "MRPC", "rte": "RTE", "cola": "CoLA", "sst2": "SST-2"}
@@ -34,6 +36,13 @@ OPTIMIZER_LABELS = {"adamw": "AdamW", "bert-adam": "BERT's Adam"}
 SIGNIFICANCE = 0.05
 MATCH_BUDGET = 10
 """The budget (full runs) at which the compute to match FIFO is reported, as the paper did."""
+HOLDS_GAIN = 0.01
+"""(a) holds when ten trials' expected best beats one trial's by at least this (a point)."""
+HOLDS_SHARE = 0.6
+"""(d) holds when planned early discarding matches FIFO with at most this share of its
+compute (the paper: about half)."""
+PAIRED_RESAMPLES = 2000
+"""Multi-Bootstrap resamples of the difference between two sweeps of the same seeds."""
 
 
 @cache
@@ -105,6 +114,36 @@ class Sweep:
                              f"{tasks or 'none'}")
         return tasks[0]
 
+    @property
+    def train_examples(self) -> int | None:
+        """Training examples used (None: the whole training set, or not recorded)."""
+        return (self.spec or {}).get("train", {}).get("train_examples")
+
+    @property
+    def dev_examples(self) -> int | None:
+        """Dev examples scored (None: the whole dev set, or not recorded)."""
+        return (self.spec or {}).get("train", {}).get("dev_examples")
+
+    def size(self) -> int | None:
+        """Training examples, the whole set counted as the paper's (GLUE's) size."""
+        return self.train_examples or paper()["train_examples"].get(self.task)
+
+
+def labels(sweeps: list[Sweep]) -> list[str]:
+    """Each sweep's name on the page: its task, with its training-set size when another
+    sweep of the same task sits beside it."""
+    tasks = [s.task for s in sweeps]
+    out = []
+    for s in sweeps:
+        label = TASK_LABELS.get(s.task, s.task)
+        if tasks.count(s.task) > 1:
+            size = s.size()
+            label += f" ({size:,} examples)" if size else f" (`{s.source}`)"
+        out.append(label)
+    if len(set(out)) != len(out):
+        raise ValueError(f"two sweeps of one task with the same training set: {out}")
+    return out
+
 
 def _within(diff: float, se: float) -> bool:
     return not math.isfinite(se) or abs(diff) <= 2 * se
@@ -173,9 +212,11 @@ def _variance(report: dict[str, Any], task: str) -> dict[str, Any]:
         "larger": "WI" if anova["wi_seed"]["share"] > anova["do_seed"]["share"] else "DO",
     }
     rows = [r for r in report["best_vs_worst"].values() if "skipped" not in r]
-    out["best_vs_worst"] = [{**r, "p": f"{r['p_value']:.2g}"} for r in rows]
-    out["best_vs_worst_significant"] = [r["factor"] for r in rows
-                                        if r["p_value"] < SIGNIFICANCE]
+    # A seed with a single trial (a grid still running) has no p-value.
+    out["best_vs_worst"] = [{**r, "p": "n/a" if r["p_value"] is None else f"{r['p_value']:.2g}"}
+                            for r in rows]
+    out["best_vs_worst_significant"] = [r["factor"] for r in rows if r["p_value"] is not None
+                                        and r["p_value"] < SIGNIFICANCE]
     return out
 
 
@@ -244,15 +285,44 @@ def _finite(value: Any) -> bool:
     return value is not None and isinstance(value, float | int) and math.isfinite(value)
 
 
+def _holds(t: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the paper's four findings, whether it holds on this sweep, and the number
+    that says so (the thresholds are :data:`HOLDS_GAIN` and :data:`HOLDS_SHARE`)."""
+    out = []
+    gain = t["evp"]["gain_1_to_10"]
+    if gain is not None:
+        out.append({"finding": "a", "holds": "yes" if gain >= HOLDS_GAIN else "no",
+                    "value": gain, "paper": t["evp"]["paper_gain_1_to_10"]})
+    anova = t["variance"]["anova"]
+    if anova:
+        both = len(anova["significant"]) == 2
+        out.append({"finding": "b", "holds": "yes" if both else
+                    ("partly" if anova["significant"] else "no"),
+                    "value": (anova["wi"]["share"], anova["do"]["share"]),
+                    "significant": anova["significant"]})
+    fails = t["failures"]
+    if "skipped" not in fails:
+        out.append({"finding": "c", "holds": "yes" if fails["n_failed"] else "no",
+                    "value": (fails["n_failed"], fails["n_trials"])})
+    match = t["match"]
+    if match:
+        share = match["share"]
+        out.append({"finding": "d", "value": share, "plan_budget": match["plan_budget"],
+                    "holds": "yes" if share <= HOLDS_SHARE else
+                    ("partly" if share < 1 else "no")})
+    return out
+
+
 def task_findings(
     sweep: Sweep, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Every number and verdict of one task's findings (no sentences)."""
+    """Every number and verdict of one sweep's findings (no sentences)."""
     task = sweep.task
     report = sweep.report
     b10 = paper()["early_discard_b10"].get(task)
-    return {
-        "task": task, "label": TASK_LABELS.get(task, task), "source": sweep.source,
+    out = {
+        "task": task, "label": label or TASK_LABELS.get(task, task), "source": sweep.source,
         "setup": _setup(sweep, task),
         "evp": _evp(report, task),
         "variance": _variance(report, task),
@@ -264,17 +334,23 @@ def task_findings(
         "match": report.get("match"),
         "best_trials": report["best_seeds"]["trials"],
     }
+    out["holds"] = _holds(out)
+    return out
 
 
-def cross_task(sweeps: list[Sweep]) -> list[dict[str, Any]]:
-    """Per pair of tasks: do the WI seeds that are good on one do well on the other?"""
+def cross_task(sweeps: list[Sweep], names: list[str]) -> list[dict[str, Any]]:
+    """Per pair of sweeps of different tasks: do the WI seeds that are good on one do
+    well on the other?"""
     out = []
     for i, a in enumerate(sweeps):
-        for b in sweeps[i + 1:]:
+        for j in range(i + 1, len(sweeps)):
+            b = sweeps[j]
+            if a.task == b.task:
+                continue
             c = seed_consistency(a.trials, b.trials, "wi_seed")
             table = c.table.sort_values("rank_a")
             out.append({
-                "a": TASK_LABELS.get(a.task, a.task), "b": TASK_LABELS.get(b.task, b.task),
+                "a": names[i], "b": names[j],
                 "rho": c.rho, "p_value": c.p_value, "n_seeds": c.n_seeds,
                 "significant": bool(math.isfinite(c.p_value) and c.p_value < SIGNIFICANCE),
                 "rows": [{"wi_seed": int(s), **{k: float(v) for k, v in r.items()}}
@@ -285,33 +361,107 @@ def cross_task(sweeps: list[Sweep]) -> list[dict[str, Any]]:
     return out
 
 
+def _on_pairs(trials: pd.DataFrame, pairs: pd.MultiIndex) -> pd.DataFrame:
+    index = pd.MultiIndex.from_frame(trials[["wi_seed", "do_seed"]])
+    return trials[index.isin(pairs)]
+
+
+def _finished(trials: pd.DataFrame) -> pd.DataFrame:
+    # A trial still running or paused has a partial best score (as SweepData reads it).
+    return trials[trials["status"] == "TERMINATED"] if "status" in trials else trials
+
+
+def _consistency(c: Consistency) -> dict[str, Any]:
+    return {"rho": c.rho, "p_value": c.p_value, "n": c.n_seeds,
+            "significant": bool(math.isfinite(c.p_value) and c.p_value < SIGNIFICANCE)}
+
+
+def same_seeds(a: Sweep, b: Sweep, name_a: str, name_b: str) -> dict[str, Any]:
+    """Two sweeps of one task that ran the same (WI, DO) pairs on different training
+    sets (``a`` the smaller): how the scores move, whether the ranking of the pairs and
+    of each seed holds, and whether each seed's share of the variance holds, on the
+    pairs both ran."""
+    pairs = pair_consistency(_finished(a.trials), _finished(b.trials))
+    if pairs.n_seeds == 0:
+        raise ValueError(f"{a.source} and {b.source} share no finished seed pair")
+    shared = pairs.table.index
+    ta, tb = (_on_pairs(_finished(s.trials), shared) for s in (a, b))
+    diff = compare_sweeps(
+        *(SweepData.from_tables(s.trials, s.curves, task=s.task, name=s.source)
+          for s in (a, b)),
+        n_resamples=PAIRED_RESAMPLES, shared_pairs=True, power=False)
+    higher = pairs.table["mean_b"] > pairs.table["mean_a"]
+    shares = []
+    for name, trials in ((name_a, ta), (name_b, tb)):
+        try:
+            anova = two_way_anova(trials)
+        except ValueError:
+            continue
+        shares.append({"sweep": name, **{
+            key: fmt(anova.loc[f"{f}_seed", column]) for f in ("wi", "do")
+            for key, column, fmt in ((f"share_{f}", "share", float),
+                                     (f"p_{f}", "p_value", "{:.2g}".format))}})
+    return {
+        "a": name_a, "b": name_b, "source_a": a.source, "source_b": b.source,
+        "n_pairs": pairs.n_seeds, "complete": len(ta) == len(a.trials) == len(b.trials),
+        "mean_a": diff.mean_a, "mean_b": diff.mean_b, "delta": diff.delta,
+        "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p_value": diff.p_value,
+        # No resample crossing zero bounds the two-sided p by its resolution, 2 / R.
+        "p_text": f"< {2 / diff.n_resamples:.2g}" if diff.p_value == 0
+        else f"= {diff.p_value:.2g}",
+        "n_higher": int(higher.sum()),
+        "pairs": _consistency(pairs),
+        "wi": _consistency(seed_consistency(ta, tb, "wi_seed")),
+        "do": _consistency(seed_consistency(ta, tb, "do_seed")),
+        "shares": shares,
+    }
+
+
+def _contrast_owner(c: Sweep, sweeps: list[Sweep]) -> int:
+    """The main sweep a contrast sits beside: the one of its task, and among several,
+    the one with its training and dev sets."""
+    same = [i for i, s in enumerate(sweeps) if s.task == c.task]
+    if len(same) > 1:
+        same = [i for i in same if (sweeps[i].train_examples, sweeps[i].dev_examples)
+                == (c.train_examples, c.dev_examples)]
+    if len(same) != 1:
+        raise ValueError(f"{c.source}: a contrast needs exactly one main sweep of its task "
+                         f"and training set, found {len(same)}")
+    return same[0]
+
+
 def findings(
     sweeps: list[Sweep], *, comparisons: list[Comparison] = (), contrasts: list[Sweep] = (),
     commands: list[str] = (), cut_figure: str | None = None,
 ) -> dict[str, Any]:
-    """The whole page's numbers: one entry per task, the cross-task WI comparison.
+    """The whole page's numbers: one entry per sweep, the cross-task WI comparison, and
+    for two sweeps of one task, what the same seeds did on both.
 
-    Comparisons and contrasts go to the task whose curves they were made from
-    (a comparison's ``meta.json`` names its curves; a contrast is a sweep of a task).
+    Comparisons and contrasts go to the sweep whose curves they were made from (a
+    comparison's ``meta.json`` names its curves; a contrast is a sweep of a task with
+    the same training set as one main sweep).
     """
+    names = labels(sweeps)
     by_source = {s.source: s for s in sweeps}
-    tasks = [s.task for s in sweeps]
-    if len(set(tasks)) != len(tasks):
-        raise ValueError(f"one sweep per task, got {tasks}")
     for c in comparisons:
         if str(c.meta.get("curves")) not in by_source:
             raise ValueError(f"{c.path} compares curves of {c.meta.get('curves')}, which is "
                              f"not one of the sweeps ({', '.join(by_source)})")
-    per_task = []
-    for s in sweeps:
-        per_task.append(task_findings(
-            s, [c for c in comparisons if c.meta["curves"] == s.source],
-            [c for c in contrasts if c.task == s.task]))
-    unmatched = [c.source for c in contrasts if c.task not in tasks]
-    if unmatched:
-        raise ValueError(f"contrast sweeps of a task without a main sweep: {unmatched}")
-    return {"tasks": per_task, "cross_task": cross_task(sweeps), "commands": list(commands),
-            "paper": paper(), "cut_figure": cut_figure}
+    owners = [_contrast_owner(c, sweeps) for c in contrasts]
+    per_sweep = [
+        task_findings(s, [c for c in comparisons if c.meta["curves"] == s.source],
+                      [c for c, o in zip(contrasts, owners, strict=True) if o == i], names[i])
+        for i, s in enumerate(sweeps)
+    ]
+    paired = []
+    for i, a in enumerate(sweeps):
+        for j in range(i + 1, len(sweeps)):
+            if sweeps[j].task != a.task:
+                continue
+            lo, hi = sorted((i, j), key=lambda k: sweeps[k].size() or 0)
+            paired.append(same_seeds(sweeps[lo], sweeps[hi], names[lo], names[hi]))
+    return {"tasks": per_sweep, "cross_task": cross_task(sweeps, names), "same_seeds": paired,
+            "commands": list(commands), "paper": paper(), "cut_figure": cut_figure}
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -366,6 +516,21 @@ def _cut_row(c: dict[str, Any]) -> dict[str, Any]:
             "against FIFO": f"{c['gain']:+.4f} ± {c['se']:.4f}" if planned else "n/a"}
 
 
+def _holds_cell(h: dict[str, Any]) -> str:
+    """One sweep's verdict on one finding (:func:`_holds`), with its number."""
+    v = h["value"]
+    if h["finding"] == "a":
+        return f"{h['holds']}: {v:+.3f}"
+    if h["finding"] == "b":
+        which = ("both p < 0.05" if len(h["significant"]) == 2 else
+                 f"only {h['significant'][0]} p < 0.05" if h["significant"] else
+                 "neither p < 0.05")
+        return f"{h['holds']}: WI {v[0]:.0%}, DO {v[1]:.0%} ({which})"
+    if h["finding"] == "c":
+        return f"{h['holds']}: {v[0]} of {v[1]} failed"
+    return f"{h['holds']}: {h['plan_budget']:.2f} full runs ({v:.0%})"
+
+
 def render(numbers: dict[str, Any]) -> str:
     """The findings page: ``templates/findings.md.j2`` filled with :func:`findings`' numbers."""
     import jinja2
@@ -384,6 +549,9 @@ def render(numbers: dict[str, Any]) -> str:
     env.filters["comparison_row"] = _comparison_row
     env.filters["planner_row"] = _planner_row
     env.filters["cut_row"] = _cut_row
+    env.filters["holds_cell"] = _holds_cell
+    env.globals.update(holds_gain=HOLDS_GAIN, holds_share=HOLDS_SHARE,
+                       match_budget=MATCH_BUDGET)
     text = env.get_template("findings.md.j2").render(**numbers)
     # Paragraphs are one line in the source of the page; collapse the template's blank runs.
     lines, blank = [], False
