@@ -1,4 +1,4 @@
-"""The README's cluster path on a real cluster: ``ray start --head`` with token
+"""The cluster path of docs/cluster.md on a real cluster: ``ray start --head`` with token
 authentication, a sweep joining it with ``--address``, and ``ray job submit``.
 
 The head runs on this machine with free ports, its own ``--temp-dir`` (so it never
@@ -212,7 +212,7 @@ def test_a_missing_or_wrong_token_is_one_line_and_exit_2(token_head, glue_fixtur
 def test_ray_job_submit_runs_a_sweep_with_the_project_interpreter(
     token_head, glue_fixture_dir, tmp_path
 ):
-    """The README's ``ray job submit``: the working dir without .venv, the venv's
+    """docs/cluster.md's ``ray job submit``: the working dir without .venv, the venv's
     interpreter by absolute path, ``--address auto`` inside the job."""
     if importlib.util.find_spec("aiohttp") is None:
         pytest.skip("ray job submit needs Ray's dashboard: install ray[default]")
