@@ -19,16 +19,17 @@ interrupted export leaves nothing that looks like a model.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from tune_seeds.atomic import atomic_path
 
 DTYPES = ("float32", "float16", "bfloat16")
 
 
 def export(model: str, out: Path, dtype: str) -> Path:
     """Save ``model``'s pretrained body and tokenizer in ``dtype`` to ``out``."""
+    # torch and transformers take seconds to import: they load to export, not for --help.
     import torch
     from transformers import AutoModel
 
@@ -36,15 +37,9 @@ def export(model: str, out: Path, dtype: str) -> Path:
 
     body = AutoModel.from_pretrained(resolve_model(model), trust_remote_code=False,
                                      dtype=getattr(torch, dtype))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_path(out) as staging:
         body.save_pretrained(staging)
         load_tokenizer(model).save_pretrained(staging)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
@@ -58,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
-    from tune_seeds.trial.model import ModelError
+    from tune_seeds.trial.model import ModelError  # imports torch: not before --help
 
     try:
         path = export(args.model, args.out, args.dtype)

@@ -15,12 +15,12 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tune_seeds.atomic import atomic_path
 from tune_seeds.trial.config import (
     CLI_OPTIONS,
     DROPOUT_SEEDS,
@@ -104,19 +104,12 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def write_csv(records: list[dict], path: Path) -> None:
-    # Written beside the target and renamed: an interrupted run leaves no half file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows({k: repr(v) if isinstance(v, float) else v
-                              for k, v in r.items()} for r in records)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Atomic: an interrupted run leaves no half file.
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows({k: repr(v) if isinstance(v, float) else v
+                          for k, v in r.items()} for r in records)
 
 
 def main(argv: list[str] | None = None) -> int:

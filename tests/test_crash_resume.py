@@ -407,17 +407,20 @@ def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, mon
     # A driver killed mid-copy (here: the second file fails) leaves the old state whole.
     (staging / "experiment_state-2026.json").write_text('{"newer": 1}')
     copies = []
+    real_copy = shutil.copyfile
 
     def dying_copy(src, dst):
         copies.append(src)
         if len(copies) == 2:
             raise KeyboardInterrupt("killed")
-        return shutil.copyfile(src, dst)
+        return real_copy(src, dst)
 
     monkeypatch.setattr(atomic_sync.shutil, "copyfile", dying_copy)
     with pytest.raises(KeyboardInterrupt):
         atomic_sync._replace_tree(str(staging), str(dest))
     assert json.loads((dest / "experiment_state-2026.json").read_text()) == {"new": 1}
+    assert len(replaced) == 3  # nothing renamed since the first sync
+    assert not list(dest.rglob("*.tmp-sync"))  # the one finished copy is removed too
 
 
 def test_a_damaged_state_is_refused_not_restarted(tmp_path):

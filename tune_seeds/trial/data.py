@@ -19,7 +19,6 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tune_seeds.atomic import atomic_path
+from tune_seeds.trial.model import load_tokenizer
 from tune_seeds.trial.tasks import Task, get_task
 
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv"}
@@ -194,20 +195,13 @@ class TokenizedSplit:
         }
 
     def save(self, path: Path) -> None:
-        # Written to a temporary file and renamed so that trials reading the cache
-        # concurrently never see a partial file.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        # Atomic so that trials reading the cache concurrently never see a partial file;
+        # the temporary name ends in .npz, or np.savez would write another one.
+        with atomic_path(path, suffix=".tmp.npz") as tmp:
             np.savez(
                 tmp, ids=self.ids, type_ids=self.type_ids, offsets=self.offsets,
                 labels=self.labels, pad_id=np.array(self.pad_id),
             )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     @classmethod
     def load(cls, path: Path) -> TokenizedSplit:
@@ -291,8 +285,6 @@ class PreparedData:
 
 def prepare_data(config: Any, tokenizer: Any = None, write_cache: bool = True) -> PreparedData:
     """Tokenized (cached) train and dev subsets of a :class:`~.config.TrainConfig`."""
-    from tune_seeds.trial.model import load_tokenizer
-
     task = get_task(config.task)
     glue_dir = resolve_glue_dir(config.glue_dir)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()

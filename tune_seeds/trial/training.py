@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
+from tune_seeds.atomic import atomic_path
 from tune_seeds.trial.config import TrainConfig, with_legacy_defaults
 from tune_seeds.trial.data import PreparedData, TokenizedSplit, prepare_data
 from tune_seeds.trial.model import build_model
@@ -433,17 +433,10 @@ class Trial:
                 )
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
-        """Write the whole state to ``path`` atomically (temporary file, then rename)."""
+        """Write the whole state to ``path`` atomically (:func:`~tune_seeds.atomic.atomic_path`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:

@@ -37,9 +37,11 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+from tune_seeds.atomic import atomic_path
 
 STATE_GLOB = "experiment_state-*.json"
 _TMP_SUFFIX = ".tmp-sync"
@@ -48,33 +50,33 @@ _TMP_SUFFIX = ".tmp-sync"
 def _replace_tree(local_dir: str, dest_dir: str) -> None:
     """Copy ``local_dir`` into ``dest_dir``: all files to temporary names first, then
     renamed over their targets, the experiment state files last."""
-    staged: list[tuple[str, str]] = []
+    copies: list[tuple[str, str]] = []
     for root, _dirs, files in os.walk(local_dir):
         target_root = os.path.join(dest_dir, os.path.relpath(root, local_dir))
-        os.makedirs(target_root, exist_ok=True)
-        for name in files:
-            if name.endswith(_TMP_SUFFIX):
-                continue
-            target = os.path.join(target_root, name)
-            tmp = os.path.join(target_root, f".{name}{_TMP_SUFFIX}")
-            shutil.copyfile(os.path.join(root, name), tmp)
-            staged.append((tmp, target))
-    staged.sort(key=lambda pair: Path(pair[1]).match(STATE_GLOB))  # state files last
-    for tmp, target in staged:
-        os.replace(tmp, target)
+        os.makedirs(target_root, exist_ok=True)  # empty folders too, as Ray's copy makes them
+        copies += [(os.path.join(root, name), os.path.join(target_root, name))
+                   for name in files if not name.endswith(_TMP_SUFFIX)]
+    # The stack renames in the reverse order of entry, so the state files, entered
+    # first, are renamed last. A copy that fails renames nothing, and every temporary
+    # file is removed.
+    copies.sort(key=lambda pair: not Path(pair[1]).match(STATE_GLOB))
+    with ExitStack() as stack:
+        for source, target in copies:
+            shutil.copyfile(source, stack.enter_context(atomic_path(target, _TMP_SUFFIX)))
 
 
 def _atomic_upload(original: Any, local_path: str, fs: Any, fs_path: str,
                    exclude: list[str] | None = None) -> None:
     import pyarrow.fs
 
+    # Only local storage has a rename to make a copy atomic: other file systems are left
+    # to Ray (an object store replaces whole objects anyway), as are uploads with
+    # exclusions, which _replace_tree does not apply.
     if not isinstance(fs, pyarrow.fs.LocalFileSystem) or exclude:
         return original(local_path=local_path, fs=fs, fs_path=fs_path, exclude=exclude)
     if os.path.isfile(local_path):
-        os.makedirs(os.path.dirname(fs_path) or ".", exist_ok=True)
-        tmp = os.path.join(os.path.dirname(fs_path), f".{os.path.basename(fs_path)}{_TMP_SUFFIX}")
-        shutil.copyfile(local_path, tmp)
-        os.replace(tmp, fs_path)
+        with atomic_path(fs_path, _TMP_SUFFIX) as tmp:
+            shutil.copyfile(local_path, tmp)
         return None
     _replace_tree(local_path, fs_path)
     return None

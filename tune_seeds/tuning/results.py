@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from ray.tune import Callback
 
+from tune_seeds.atomic import atomic_path
 from tune_seeds.tables import (
     CURVES_COLUMNS,
     CURVES_FILE,
@@ -138,9 +139,8 @@ def predictions_frame(
 
 def write_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write a parquet file so that readers only ever see a complete one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 class ResultsTables(Callback):
