@@ -14,9 +14,10 @@ worst case for merging equal columns), MRPC without a difference (the power sear
 its end, 200 trials), and SST-2's 872 examples. The sweeps are simulated with the probit
 model of ``tests/test_compare_sweeps.py``; the time depends on the sizes and on how far the
 power search goes, not on the scores otherwise. The machine's load is recorded: the cores
-may be busy. Run from the repository root::
+may be busy. Run it as a module from the repository root, where the ``tests`` package it
+takes the model from can be imported::
 
-    python benchmarks/bench_compare_sweeps.py [--out benchmarks/results/compare_sweeps.json]
+    python -m benchmarks.bench_compare_sweeps [--out benchmarks/results/compare_sweeps.json]
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.test_compare_sweeps import dev_set, final_predictions, training_run, write_sweep
 from tune_seeds.analysis.compare import (

@@ -29,16 +29,15 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
+from tune_seeds.benchmarking import machine_info, write_result
+from tune_seeds.tables import load_results
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
+from tune_seeds.tuning.sweep import run_sweep
 
-from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
-from tune_seeds.tables import load_results  # noqa: E402
-from tune_seeds.trial.config import TrainConfig  # noqa: E402
-from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec  # noqa: E402
-from tune_seeds.tuning.sweep import run_sweep  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
 
 MODES = ("checkpoint", "recompute")
 

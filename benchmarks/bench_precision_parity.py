@@ -54,14 +54,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+from scipy import stats
 
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+from tune_seeds.analysis import SweepData, compare_sweeps
+from tune_seeds.benchmarking import machine_info, write_result
 
-from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
-from tune_seeds.analysis import SweepData, compare_sweeps  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
 
 # torch, the model and Ray's seed parsing are imported where trials run: --from-json needs
 # none of them.

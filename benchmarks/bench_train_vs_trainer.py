@@ -27,16 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from benchmarks.common import hf_dataset, machine_info, write_result  # noqa: E402
-from tune_seeds.trial.config import TrainConfig  # noqa: E402
-from tune_seeds.trial.data import prepare_data  # noqa: E402
-from tune_seeds.trial.model import build_model, load_tokenizer  # noqa: E402
-from tune_seeds.trial.training import Trial  # noqa: E402
+from tune_seeds.benchmarking import hf_dataset, machine_info, write_result
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.data import prepare_data
+from tune_seeds.trial.model import build_model, load_tokenizer
+from tune_seeds.trial.training import Trial
 
 
 def time_ours(config: TrainConfig, steps: int, warmup: int) -> float:
@@ -107,7 +104,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" /
+    p.add_argument("--output", default=str(Path(__file__).resolve().parent / "results" /
                                             "train_vs_trainer.json"))
     args = p.parse_args()
     if not args.glue_dir:

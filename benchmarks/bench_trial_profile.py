@@ -39,17 +39,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+from torch.profiler import ProfilerActivity, profile
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+from tune_seeds.benchmarking import machine_info, write_result
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.data import prepare_data
+from tune_seeds.trial.precision import add_precision_arguments, autocast
+from tune_seeds.trial.training import Trial
 
-from benchmarks.common import RESULTS, machine_info, write_result  # noqa: E402
-from tune_seeds.trial.config import TrainConfig  # noqa: E402
-from tune_seeds.trial.data import prepare_data  # noqa: E402
-from tune_seeds.trial.precision import add_precision_arguments, autocast  # noqa: E402
-from tune_seeds.trial.training import Trial  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
 
 PHASES = ("batching", "forward", "backward", "clipping", "optimizer", "evaluation")
 

@@ -108,26 +108,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from benchmarks.common import RESULTS, hf_dataset, machine_info, write_result  # noqa: E402
-from tune_seeds.trial.config import TrainConfig  # noqa: E402
-from tune_seeds.trial.data import (  # noqa: E402
+from tune_seeds.benchmarking import hf_dataset, machine_info, write_result
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.trial.data import (
     load_examples,
     prepare_data,
     resolve_glue_dir,
     subset_indices,
     tokenize,
 )
-from tune_seeds.trial.model import build_model, load_tokenizer  # noqa: E402
-from tune_seeds.trial.optim import ADAM_EPS  # noqa: E402
-from tune_seeds.trial.precision import add_precision_arguments, resolve_precision  # noqa: E402
-from tune_seeds.trial.tasks import get_task  # noqa: E402
-from tune_seeds.trial.training import Trial, evaluation_steps  # noqa: E402
+from tune_seeds.trial.model import build_model, load_tokenizer
+from tune_seeds.trial.optim import ADAM_EPS, linear_warmup_decay, parameter_groups
+from tune_seeds.trial.precision import add_precision_arguments, autocast, resolve_precision
+from tune_seeds.trial.seeds import epoch_orders
+from tune_seeds.trial.tasks import get_task
+from tune_seeds.trial.training import Trial, evaluation_steps
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 SIDES = ("ours", "trainer_best", "plain_eager")
 
@@ -179,10 +179,6 @@ def run_plain_eager(config: TrainConfig, wi_seed: int, do_seed: int,
     """The floor a trial should reach: a plain eager loop, fused AdamW, on the same model,
     tokens, order, batches, schedule and evaluation points, with none of the trial's
     bookkeeping (no seeded dropout stream, no checks, no records)."""
-    from tune_seeds.trial.optim import linear_warmup_decay, parameter_groups
-    from tune_seeds.trial.precision import autocast
-    from tune_seeds.trial.seeds import epoch_orders
-
     start = now(device)
     data = prepare_data(config)
     model = build_model(config.model, data.task.num_labels, wi_seed,

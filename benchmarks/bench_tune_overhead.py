@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from tune_seeds.trial.config import TrainConfig
 from tune_seeds.tuning.progress import tune_file_loggers
 from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec

@@ -36,8 +36,14 @@ from tune_seeds.analysis import (
     seed_means,
 )
 from tune_seeds.reporting import plots
-from tune_seeds.reporting.report import cut_report, format_report, planner_report, sweep_report
-from tune_seeds.tables import is_synthetic, load_any
+from tune_seeds.reporting.report import (
+    cut_report,
+    format_report,
+    parse_budgets,
+    planner_report,
+    sweep_report,
+)
+from tune_seeds.tables import is_synthetic, load_any, load_sweep_json
 
 
 def write_figures(trials, curves, directory: Path, synthetic: bool) -> list[Path]:
@@ -55,32 +61,14 @@ def write_figures(trials, curves, directory: Path, synthetic: bool) -> list[Path
     ]
 
 
-def load_spec(results: str | Path) -> dict | None:
-    """The ``sweep.json`` saved beside a results directory's tables, if any."""
-    path = Path(results) / "sweep.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def planned_trials(results: str | Path) -> int | None:
     """Trials the sweep runs in all, by the ``sweep.json`` beside its tables (None without
     one): those the tables lack have not reported a result yet."""
     try:
-        spec = load_spec(results)
+        spec = load_sweep_json(results)
         return spec["num_samples"] or len(spec["wi_seeds"]) * len(spec["do_seeds"])
     except (TypeError, KeyError, ValueError):  # none, or not a sweep's: the tables stand alone
         return None
-
-
-def budgets(text: str) -> list[float]:
-    """``"5,10"`` -> ``[5.0, 10.0]``; every budget at least one full run."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"budgets must be at least 1 full run, got {text!r}")
-    return values
 
 
 def whole_runs(text: str) -> int:
@@ -101,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the numbers as JSON here")
     parser.add_argument("--figures", type=Path, help="write PNG figures into this folder")
     parser.add_argument("--threshold", type=float, help="failed-run threshold on best score")
-    parser.add_argument("--plan", type=budgets, metavar="B[,B...]",
+    parser.add_argument("--plan", type=parse_budgets, metavar="B[,B...]",
                         help="budgets in full runs (e.g. 5,10): add the planner's best "
                         "early-discarding plan for each")
     parser.add_argument("--resamples", type=int, default=2000,

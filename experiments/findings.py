@@ -26,9 +26,6 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments.analyze import budgets, load_spec
 from tune_seeds.analysis import compute_to_match, cut_table
 from tune_seeds.reporting import plots
 from tune_seeds.reporting.findings import (
@@ -39,8 +36,8 @@ from tune_seeds.reporting.findings import (
     load_comparison,
     render,
 )
-from tune_seeds.reporting.report import planner_report, sweep_report
-from tune_seeds.tables import is_synthetic, load_results
+from tune_seeds.reporting.report import parse_budgets, planner_report, sweep_report
+from tune_seeds.tables import is_synthetic, load_results, load_sweep_json
 
 
 def load_sweep(
@@ -56,7 +53,7 @@ def load_sweep(
             curves, MATCH_BUDGET, n_resamples=match_resamples).to_dict()
         report["cuts"] = cut_table(
             curves, MATCH_BUDGET, n_resamples=match_resamples).to_dict(orient="records")
-    return Sweep(path, report, trials, curves, load_spec(path))
+    return Sweep(path, report, trials, curves, load_sweep_json(path))
 
 
 def regenerate_commands(argv: list[str], comparisons: list[Comparison]) -> list[str]:
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweeps", nargs="+", metavar="SWEEP",
                         help="results directories, one per task")
     parser.add_argument("--out", type=Path, required=True, help="the markdown page to write")
-    parser.add_argument("--plan", type=budgets, metavar="B[,B...]",
+    parser.add_argument("--plan", type=parse_budgets, metavar="B[,B...]",
                         help="budgets in full runs (e.g. 5,10): the planner's best plan for "
                         "each, and the compute needed to match FIFO at budget "
                         f"{MATCH_BUDGET}")

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from tune_seeds.atomic import atomic_path
 from tune_seeds.trial.config import (
     CLI_OPTIONS,

@@ -1,5 +1,6 @@
-"""A sweep driver that may SIGKILL itself: ``python tests/crash_driver.py JSON``.
+"""A sweep driver that may SIGKILL itself: ``python -m tests.crash_driver JSON``.
 
+Run from the repository root, which makes ``tests`` and ``experiments`` importable.
 JSON: ``{"argv": [...experiments/run_sweep.py arguments...], "kill": {...} | null}``
 (``kill``: :class:`crash_helpers.KillSwitch` arguments). Runs ``run_sweep.py``'s
 ``main`` with the trials of :func:`crash_helpers.fake_seed_trial`; exits with its code
@@ -9,12 +10,8 @@ starts is then exactly the processes of that session.
 
 import json
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-import crash_helpers  # noqa: E402
+from tests import crash_helpers
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])

@@ -34,14 +34,10 @@ import ray
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from tests.crash_helpers import fake_seed_trial
 from tune_seeds.schedulers import DECISIONS_FILE, EarlyDiscardScheduler
 from tune_seeds.schedulers.stall import STALL_TIMEOUT_ENV, StallGuard, SweepStalled
 from tune_seeds.tables import load_results
-
-try:  # the runner may import tests/ as a package or put tests/ itself on sys.path
-    from tests.crash_helpers import fake_seed_trial
-except ModuleNotFoundError:
-    from crash_helpers import fake_seed_trial
 
 REPO = Path(__file__).resolve().parents[1]
 N, TOTAL, MILESTONE = 6, 8, 4  # trials; intervals of a run (2 epochs x 4); --discard-at 0.5
@@ -156,7 +152,7 @@ def run_killed_driver(argv: list[str], kill: dict[str, Any], log: Path) -> dict[
     job = json.dumps({"argv": argv, "kill": kill})
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "crash_driver.py"), job],
+            [sys.executable, "-m", "tests.crash_driver", job],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
         )
         try:

@@ -23,6 +23,7 @@ from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
 from ray.tune.search import Searcher
 
+from tests.synthetic_trainable import curve_of, read_ledger, synthetic_trainable
 from tune_seeds.schedulers import (
     DECISIONS_FILE,
     EarlyDiscardScheduler,
@@ -33,12 +34,6 @@ from tune_seeds.schedulers import (
     trial_compute,
 )
 from tune_seeds.schedulers.early_discard import _Member, _n_keep, rank_members
-
-try:  # the runner may import tests/ as a package or put tests/ itself on sys.path
-    from tests.synthetic_trainable import curve_of, read_ledger, synthetic_trainable
-except ModuleNotFoundError:
-    from synthetic_trainable import curve_of, read_ledger, synthetic_trainable
-
 
 # ----- pure parts (no Ray) ------------------------------------------------------------
 

@@ -10,14 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_planner import paper_estimate
 from tune_seeds.analysis import compute_to_match, plan_budgets
 from tune_seeds.analysis.match import RANGE_SE, fifo_expected_best
 from tune_seeds.plan import plan_cost
-
-try:
-    from tests.test_planner import paper_estimate
-except ImportError:  # the test runner imported this module as top level
-    from test_planner import paper_estimate
+from tune_seeds.replay.synthetic import synthetic_curves
 
 REPO = Path(__file__).resolve().parents[1]
 T, BUDGET = 5, 4
@@ -105,8 +102,6 @@ def test_nothing_beats_fifo_gives_fifo_itself():
 
 
 def test_analyze_writes_the_match_json(tmp_path):
-    from tune_seeds.replay.synthetic import synthetic_curves
-
     curves = tmp_path / "curves.parquet"
     synthetic_curves(8, 8, seed=3).to_parquet(curves)
     out = tmp_path / "r.json"

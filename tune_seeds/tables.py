@@ -30,7 +30,9 @@ rebuilds the trials table from it (best score, best step, final score, compute).
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -262,6 +264,12 @@ def load_results(results_dir: str | Path, predictions: bool = False) -> tuple[pd
     if predictions:
         return trials, curves, load_predictions(results_dir)
     return trials, curves
+
+
+def load_sweep_json(results_dir: str | Path) -> dict[str, Any] | None:
+    """The ``sweep.json`` saved beside a results directory's tables, if any."""
+    path = Path(results_dir) / "sweep.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def load_predictions(results_dir: str | Path) -> pd.DataFrame | None:

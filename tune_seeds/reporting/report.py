@@ -23,6 +23,7 @@ Sweep summary: rte, 2 trials (1 completed, 1 scheduler)
 
 from __future__ import annotations
 
+import argparse
 import math
 from typing import Any
 
@@ -202,6 +203,26 @@ def sweep_report(
              *(c for c in ("best_step", "stopped_by") if c in trials.columns)]
     report["best_seeds"]["trials"] = best_trials[shown].to_dict(orient="records")
     return _clean(report)
+
+
+def parse_budgets(text: str) -> list[float]:
+    """Budgets for :func:`planner_report` from a command line (an ``argparse`` type).
+
+    >>> parse_budgets("5,10")
+    [5.0, 10.0]
+
+    Raises:
+        argparse.ArgumentTypeError: unless every budget is a number of at least one
+            full run.
+    """
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be at least 1 full run, got {text!r}")
+    return values
 
 
 def planner_report(
