@@ -30,6 +30,7 @@ from tune_seeds.trial.data import DataError
 from tune_seeds.trial.model import ModelError
 from tune_seeds.trial.precision import add_precision_arguments
 from tune_seeds.trial.tasks import TASK_NAMES, get_task
+from tune_seeds.trial.training import Trial
 
 
 def positive_int(text: str) -> int:
@@ -120,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
         config = make_config(args)
     except ValueError as err:
         parser.error(str(err))
-
-    from tune_seeds.trial.training import Trial  # torch and transformers load only when needed
 
     start = time.perf_counter()
     try:

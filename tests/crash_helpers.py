@@ -36,6 +36,9 @@ import numpy as np
 from ray import cloudpickle, tune
 from ray.tune import Callback
 
+from tune_seeds.tuning import sweep, trainable
+from tune_seeds.tuning.trainable import needs_checkpoint
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 INTERVAL_S = 0.25
@@ -67,8 +70,6 @@ def fake_seed_trial(
 
     Its "checkpoint" is only the position, so ``recompute_at`` pauses are the same as
     ``checkpoint_at`` ones; any other keyword is ignored."""
-    from tune_seeds.tuning.trainable import needs_checkpoint
-
     per_epoch = int(train_config["evals_per_epoch"])
     total = per_epoch * int(train_config["epochs"])
     wi, do = int(config["wi_seed"]), int(config["do_seed"])
@@ -170,9 +171,6 @@ class KillSwitch(Callback):
 def install(kill: dict[str, Any] | None) -> None:
     """In a driver process: the sweep runner uses :func:`fake_seed_trial` and (with
     ``kill``: :class:`KillSwitch` arguments) kills itself."""
-    import tune_seeds.tuning.sweep as sweep
-    import tune_seeds.tuning.trainable as trainable
-
     trainable.seed_trial = fake_seed_trial
     if kill is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from tune_seeds.tables import (
     trials_from_curves,
     validate_curves,
 )
+from tune_seeds.tuning.results import write_atomic
 
 
 def brute_force_max(scores, n, replace):
@@ -171,10 +173,6 @@ def test_tables_roundtrip_and_errors(tmp_path):
 def test_a_table_replaced_while_read_is_read_whole(tmp_path):
     # A sweep replaces its tables while others (the progress view, a watcher) read
     # them: every read must see one whole version, old or new.
-    import threading
-
-    from tune_seeds.tuning.results import write_atomic
-
     path = tmp_path / "trials.parquet"
     small, large = (synthetic_curves(n, 2, seed=0) for n in (1, 40))
     write_atomic(small, path)

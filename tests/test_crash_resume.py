@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.fs
 import pytest
 import ray
+from ray.train._internal.storage import _FilesystemSyncer
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
@@ -38,6 +40,8 @@ from tests.crash_helpers import fake_seed_trial
 from tune_seeds.schedulers import DECISIONS_FILE, EarlyDiscardScheduler
 from tune_seeds.schedulers.stall import STALL_TIMEOUT_ENV, StallGuard, SweepStalled
 from tune_seeds.tables import load_results
+from tune_seeds.tuning import atomic_sync
+from tune_seeds.tuning.atomic_sync import check_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 N, TOTAL, MILESTONE = 6, 8, 4  # trials; intervals of a run (2 epochs x 4); --discard-at 0.5
@@ -376,11 +380,6 @@ def _staging(root: Path) -> Path:
 
 
 def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, monkeypatch):
-    import pyarrow.fs
-    from ray.train._internal.storage import _FilesystemSyncer
-
-    from tune_seeds.tuning import atomic_sync
-
     staging, dest = _staging(tmp_path / "staging"), tmp_path / "exp"
     dest.mkdir()
     (dest / "experiment_state-2026.json").write_text('{"old": 1}')
@@ -420,8 +419,6 @@ def test_tune_syncs_replace_whole_files_with_the_trial_states_last(tmp_path, mon
 
 
 def test_a_damaged_state_is_refused_not_restarted(tmp_path):
-    from tune_seeds.tuning.atomic_sync import check_snapshot
-
     with pytest.raises(ValueError, match="no experiment state"):
         check_snapshot(str(tmp_path))
     (tmp_path / "experiment_state-2026-01.json").write_text('{"trial_data": [')

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tune_seeds.trial import training
 from tune_seeds.trial.config import TrainConfig
 from tune_seeds.trial.data import prepare_data
 from tune_seeds.trial.optim import BertAdam, parameter_groups
+from tune_seeds.trial.precision import cpu_has_native_bf16
 from tune_seeds.trial.training import Trial, TrialStatus, evaluation_steps
 
 
@@ -312,8 +314,6 @@ def test_checkpoint_of_another_precision_is_refused(
 
 
 def test_auto_precision_follows_the_cpu(tiny_config: TrainConfig, data) -> None:
-    from tune_seeds.trial.precision import cpu_has_native_bf16
-
     trial = Trial(tiny_config.replace(precision="auto"), 3, 7, data=data, device="cpu")
     assert trial.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert trial.precision_reason.startswith("auto: this CPU has")
@@ -339,8 +339,6 @@ def test_fp16_overflow_is_skipped_by_the_scaler_not_a_divergence(
 def test_fp16_non_finite_losses_in_a_row_become_a_divergence(
     tiny_config: TrainConfig, data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tune_seeds.trial import training
-
     monkeypatch.setattr(training, "FP16_SKIPS_BEFORE_DIVERGED", 2)
     trial = Trial(tiny_config.replace(precision="fp16"), 3, 7, data=data)
     records = trial.evaluations()

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tune_seeds.analysis.variance import FACTORS
+from tune_seeds.trial.tasks import get_task
 
 
 def task_threshold(task: str) -> float:
     """The failed-run threshold of a GLUE task (``MRPC``, ``RTE``, ``CoLA``, ``SST-2``)."""
-    from tune_seeds.trial.tasks import get_task
-
     return float(get_task(task).failed_threshold)
 
 

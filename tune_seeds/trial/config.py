@@ -26,6 +26,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from tune_seeds.trial.tasks import get_task
+
 OPTIMIZERS = ("adamw", "bert-adam")
 OPTIMIZER_IMPLS = ("fused", "for-loop")
 LEGACY_OPTIMIZER_IMPL = "for-loop"
@@ -106,8 +108,6 @@ class TrainConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        from tune_seeds.trial.tasks import get_task
-
         get_task(self.task)
         positive = ("batch_size", "epochs", "max_length", "evals_per_epoch", "eval_batch_size")
         for name in positive:
