@@ -7,7 +7,7 @@ transformers but no Ray. It runs end to end in
 ``--time-limit`` seconds (default 480, 8 minutes) from a fresh copy of the repository.
 
 What to bring (besides a fresh copy of this repository, which goes on ``PYTHONPATH``
-and is not pip-installed):
+and is not pip-installed, as the command below puts it):
 
 - the MRPC TSVs, ``<glue>/MRPC/train.tsv`` and ``dev.tsv`` (1.5 MB);
 - the default model as float16 (45 MB), made where the model's package is installed::
@@ -30,7 +30,8 @@ and is not pip-installed):
 
 The command, on the GPU machine, from the repository's root::
 
-    python3 benchmarks/gpu_sweep.py OUT --glue-dir glue --model model-fp16 --wheels wheels
+    PYTHONPATH=. python3 benchmarks/gpu_sweep.py OUT --glue-dir glue --model model-fp16 \
+        --wheels wheels
 
 What it does, all within the time limit:
 
@@ -92,9 +93,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The package is imported where it is used, not here: this process starts before Ray is
+# installed (setup() installs it for the processes it starts), and only the probe's
+# workers need torch.
 
+ROOT = Path(__file__).resolve().parents[1]
 SWEEP_SCRIPT = ROOT / "experiments" / "run_sweep.py"
 SWEEP_NAME = "mrpc-gpu-sweep"
 TIME_LIMIT_S = 480.0
@@ -395,16 +398,12 @@ def sweep_estimate_s(spec: Any, trials: int, at_once: int, level: dict[str, Any]
     its steps and one evaluation. Waves of ``at_once`` trials, so ``trials`` should be a
     multiple of it.
     """
-    from tune_seeds.schedulers.early_discard import planned_compute
-
     total = spec.train.total_evals
-    if spec.scheduler.name == "early-discard":
-        milestone = spec.scheduler.milestone(total)
-        used = planned_compute(trials, milestone, spec.scheduler.keep, total,
-                               spec.scheduler.cohort_size)
-        resumed = (used - trials * milestone) // (total - milestone)
-    else:  # the others stop trials by their scores: at most all of it
+    plan = spec.scheduler.setup(trials, total).plan
+    if plan is None:  # stops trials by their scores: at most all of it
         used, resumed = trials * total, 0
+    else:
+        used, resumed = plan.cost, plan.keep if plan.discards else 0
     interval_s = level["step_s"] * level["steps_per_trial"] / total + level["eval_s"]
     serial_s = ((trials + resumed) * (build_s + RESTART_S) + trials * level["eval_s"]
                 + used * interval_s)
@@ -647,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
         return probe_main(argv[1:])
     start, started_at = time.monotonic(), datetime.now()
     args, sweep_extra = parse_args(argv)
+    if importlib.util.find_spec("tune_seeds") is None:
+        raise SystemExit("tune_seeds is not importable: run from the repository's root with "
+                         "PYTHONPATH=. (see this script's header)")
     sweep_deadline = start + args.time_limit - FINISH_S - INTERRUPT_GRACE_S
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="gpu-sweep-"))

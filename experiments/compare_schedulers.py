@@ -22,9 +22,24 @@ import os
 import sys
 from pathlib import Path
 
+import ray
+
+from tune_seeds.cli import number
 from tune_seeds.replay.compare import SCHEDULERS, compare_schedulers, summarize
+from tune_seeds.reporting import plots
 from tune_seeds.reporting.findings import markdown_table
 from tune_seeds.tables import is_synthetic, load_any
+
+
+def scheduler_names(text: str) -> list[str]:
+    """An argparse type: a comma-separated subset of :data:`SCHEDULERS`."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SCHEDULERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scheduler(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(SCHEDULERS)}")
+    return names
 
 
 def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str) -> str:
@@ -44,37 +59,28 @@ def markdown(summary, budget: float, repeats: int, synthetic: bool, source: str)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--curves", required=True, help="curves file or results directory")
-    parser.add_argument("--budget", type=float, default=10.0,
-                        help="budget B in full runs: FIFO trains floor(B) trials, early discarding "
-                        "and the planner spend at most B runs, ASHA/HyperBand/median start as "
-                        "many trials as early discarding (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--budget", type=number(float, 2), default=10.0,
+                        help="budget B in full runs, at least 2 (early discarding needs room): "
+                        "FIFO trains floor(B) trials, early discarding and the planner spend at "
+                        "most B runs, ASHA/HyperBand/median start as many trials as early "
+                        "discarding (default %(default)s)")
+    parser.add_argument("--repeats", type=number(int, 1), default=3,
                         help="random subsets and arrival orders per scheduler; mean and sd "
                         "are over these (default %(default)s)")
-    parser.add_argument("--schedulers", default=",".join(SCHEDULERS),
-                        help=f"comma-separated subset of {','.join(SCHEDULERS)}")
-    parser.add_argument("--pilot-share", type=float, default=0.2,
+    parser.add_argument("--schedulers", type=scheduler_names, default=list(SCHEDULERS),
+                        help=f"comma-separated subset of {','.join(SCHEDULERS)} (default: all)")
+    parser.add_argument("--pilot-share", type=number(float, 0, 1, high_open=True), default=0.2,
                         help="share of curves held out for the adaptive planner")
     parser.add_argument("--out", type=Path, default=Path("compare_out"),
                         help="folder for the table (CSV, markdown) and plots "
                         "(default %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the subsets, orders and planner (default %(default)s)")
-    parser.add_argument("--cpus", type=int, default=2, help="CPUs given to Ray")
-    parser.add_argument("--resamples", type=int, default=2000, help="planner resamples")
+    parser.add_argument("--cpus", type=number(int, 1), default=2, help="CPUs given to Ray")
+    parser.add_argument("--resamples", type=number(int, 2), default=2000,
+                        help="planner resamples")
     args = parser.parse_args(argv)
-
-    names = [s.strip() for s in args.schedulers.split(",") if s.strip()]
-    unknown = [s for s in names if s not in SCHEDULERS]
-    if unknown or not names:
-        parser.error(f"unknown scheduler(s) {', '.join(unknown) or '(none given)'}; "
-                     f"choose from {', '.join(SCHEDULERS)}")
-    if args.budget < 2:
-        parser.error("--budget must be at least 2 full runs (early discarding needs room)")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
-    if not 0 <= args.pilot_share < 1:
-        parser.error("--pilot-share must be in [0, 1)")
+    names = args.schedulers
     try:
         _, curves = load_any(args.curves)
     except (FileNotFoundError, ValueError) as err:
@@ -83,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     # No result.json/progress.csv per replayed trial: they triple the overhead of a
     # trial that does no work, and the comparison reads the results from memory.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    import ray
-
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False,
              log_to_driver=False)
     try:
@@ -96,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     finally:
         ray.shutdown()
-
-    from tune_seeds.reporting import plots
 
     synthetic = is_synthetic(curves)
     summary = summarize(runs)

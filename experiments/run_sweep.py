@@ -21,8 +21,8 @@ sampler pick pairs. No pair ever runs twice.
 
 Schedulers (budgets in evaluation intervals; a full run is --evals-per-epoch x
 --epochs of them): fifo runs every trial to the end; early-discard (default)
-trains every trial for --discard-at of a run, continues the best --keep share and
-stops the rest; asha and hyperband are Ray's.
+trains every trial for --discard-at of a run, continues the best --keep-share of
+them and stops the rest; asha and hyperband are Ray's.
 
 Ray: an embedded local Ray by default, its dashboard on 127.0.0.1 with token
 authentication (the URL and how to log in are printed at the start). --address
@@ -45,8 +45,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pyarrow.fs
 
+from tune_seeds.cli import number
+from tune_seeds.reporting.report import format_summary, sweep_report
+from tune_seeds.schedulers.kinds import RANK_BY, SWEEP_KINDS, SchedulerSpec
+from tune_seeds.schedulers.stall import SweepStalled
+from tune_seeds.tables import load_results
 from tune_seeds.trial.config import (
     CLI_OPTIONS,
     DROPOUT_SEEDS,
@@ -54,11 +59,17 @@ from tune_seeds.trial.config import (
     OPTIMIZERS,
     TrainConfig,
 )
-from tune_seeds.trial.precision import add_precision_arguments
+from tune_seeds.trial.data import DataError, prepare_data, resolve_glue_dir
+from tune_seeds.trial.model import ModelError
+from tune_seeds.trial.precision import add_precision_arguments, describe_choice
 from tune_seeds.trial.tasks import TASK_NAMES, get_task
+from tune_seeds.trial.training import evaluation_steps
+
+# Called through their modules: the tests replace some of their functions (free space, CPUs).
+from tune_seeds.tuning import dryrun, preflight
+from tune_seeds.tuning.atomic_sync import check_snapshot
 from tune_seeds.tuning.cluster_auth import ClusterAuthError
 from tune_seeds.tuning.connect import check_address
-from tune_seeds.tuning.dryrun import DISK_SHARE
 from tune_seeds.tuning.fingerprint import (
     ResumeRefused,
     check_resume,
@@ -68,49 +79,26 @@ from tune_seeds.tuning.fingerprint import (
 from tune_seeds.tuning.lock import SweepLocked, driver_lock, holds_only_lock
 from tune_seeds.tuning.preflight import DEFAULT_MAX_TRIALS, PreflightError
 from tune_seeds.tuning.search import SEARCHES, parse_seed_range
-from tune_seeds.tuning.spec import PAUSE_MODES, RANK_BY, SCHEDULERS, SchedulerSpec, SweepSpec
+from tune_seeds.tuning.spec import PAUSE_MODES, SweepSpec
 from tune_seeds.tuning.storage import (
     SweepFileError,
+    fs_and_path,
     load_spec,
     record_fingerprint,
     recorded_fingerprint,
     spec_file,
     version_notice,
 )
+from tune_seeds.tuning.sweep import DiskFull, errored_trials, is_disk_full, run_sweep
 
 QUICK = {"task": "sst2", "lr": 2e-4, "train_examples": 160, "dev_examples": 100,
-         "num_samples": 16, "keep": 0.25}
+         "num_samples": 16, "keep_share": 0.25}
 """What --quick sets, unless given explicitly: 16 SST-2 trials of 30 intervals, all
 trained for 8 intervals, the best 4 to the end (16 * 8 + 4 * 22 = 216 intervals).
 SST-2 and lr 2e-4 because on 160 examples MiniLM learns them within 3 epochs, where
 MRPC at 1e-4 stays at the majority class."""
 DEFAULT_TASK = "mrpc"
-DEFAULT_KEEP = 0.5
-
-
-def number(kind: type, low: float | None = None, high: float | None = None, *,
-           low_open: bool = False, high_open: bool = False):
-    """An argparse type: ``kind`` within [low, high] (open ends where asked)."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from err
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        too_low = low is not None and (value <= low if low_open else value < low)
-        too_high = high is not None and (value >= high if high_open else value > high)
-        if too_low or too_high:
-            left = "(" if low_open else "["
-            right = ")" if high_open else "]"
-            lo = "-inf" if low is None else low
-            hi = "inf" if high is None else high
-            raise argparse.ArgumentTypeError(f"must be in {left}{lo}, {hi}{right}, got {value}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
+DEFAULT_KEEP_SHARE = 0.5
 
 
 def seeds(text: str) -> tuple[int, ...]:
@@ -181,13 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "seed ranges (default %(default)s)")
 
     g = p.add_argument_group("scheduler (budgets in evaluation intervals)")
-    g.add_argument("--scheduler", choices=SCHEDULERS, default="early-discard",
+    g.add_argument("--scheduler", choices=SWEEP_KINDS, default="early-discard",
                    help="default %(default)s")
     g.add_argument("--discard-at", type=number(float, 0, 1, low_open=True, high_open=True),
-                   default=0.25, help="early-discard: share of a run before ranking "
-                   "(default %(default)s)")
-    g.add_argument("--keep", type=number(float, 0, 1, low_open=True),
-                   help=f"early-discard: share of trials continued (default {DEFAULT_KEEP})")
+                   default=0.25, help="early-discard: share of a run trained before the "
+                   "ranking (the milestone; default %(default)s)")
+    g.add_argument("--keep-share", "--keep", type=number(float, 0, 1, low_open=True),
+                   help="early-discard: share of each cohort's trials continued to the end "
+                   f"(default {DEFAULT_KEEP_SHARE}; --keep is its older name)")
     g.add_argument("--cohort-size", type=count,
                    help="early-discard: trials ranked together (default: all)")
     g.add_argument("--rank-by", choices=RANK_BY, default="best",
@@ -238,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-checkpoint-gb", type=number(float, 0, low_open=True),
                    help="most disk the paused checkpoints of early discarding may take; "
                    "without --cohort-size the cohort is sized to fit it (default: "
-                   f"{DISK_SHARE:.0%}% of the storage's free space)")
+                   f"{dryrun.DISK_SHARE:.0%}% of the storage's free space)")
     g.add_argument("--no-predictions", dest="predictions", action="store_false",
                    help="do not keep every evaluation's dev-set predictions in "
                    "predictions.parquet (about 3 MB per 100 MRPC trials)")
@@ -255,8 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    from tune_seeds.trial.data import resolve_glue_dir
-
     # GLUE_DIR is resolved here: the trials of a cluster do not see this shell's environment.
     glue_dir = resolve_glue_dir(args.glue_dir)
     return TrainConfig.from_options(
@@ -274,22 +261,17 @@ def sweep_spec(args: argparse.Namespace) -> SweepSpec:
                 setattr(args, key, value)
     if args.task is None:
         args.task = DEFAULT_TASK
-    if args.keep is None:
-        args.keep = DEFAULT_KEEP
-    if args.search != "grid" and args.num_samples is None:
-        raise ValueError(f"--search {args.search} needs --num-samples (or --quick)")
+    if args.keep_share is None:
+        args.keep_share = DEFAULT_KEEP_SHARE
     name = args.name or (
         f"{get_task(args.task).name}-{args.search}-{args.scheduler}-"
         f"{time.strftime('%Y%m%d-%H%M%S')}"
     )
     scheduler = SchedulerSpec(
-        name=args.scheduler, discard_at=args.discard_at, keep=args.keep,
+        name=args.scheduler, discard_at=args.discard_at, keep_share=args.keep_share,
         cohort_size=args.cohort_size, rank_by=args.rank_by, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
     )
-    if "://" in args.storage_path and not args.storage_path.startswith("file://") \
-            and args.results_dir is None:
-        raise ValueError("a remote --storage-path needs a local --results-dir for the tables")
     return SweepSpec(
         train=train_config(args), search=args.search, wi_seeds=args.wi_seeds,
         do_seeds=args.do_seeds, num_samples=args.num_samples, seed=args.seed,
@@ -309,11 +291,6 @@ def check_data(spec: SweepSpec, write_cache: bool = True) -> tuple[str, Any]:
     Returns a one-line description of the data, and the data. A dry run passes
     ``write_cache=False``: it writes nothing, not even the cache.
     """
-    from tune_seeds.trial.data import DataError, prepare_data
-    from tune_seeds.trial.model import ModelError
-    from tune_seeds.trial.precision import describe_choice
-    from tune_seeds.trial.training import evaluation_steps
-
     cfg = spec.train
     try:
         data = prepare_data(cfg, write_cache=write_cache)
@@ -338,89 +315,60 @@ def trials_asked(spec: SweepSpec) -> str:
 def check_before_ray(spec: SweepSpec, args: argparse.Namespace) -> None:
     """What must fail before anything starts: storage, the trial cap, the embedded
     Ray's resources (a cluster's are checked once joined)."""
-    from tune_seeds.tuning.preflight import (
-        check_local_resources,
-        check_storage,
-        check_trial_count,
-        local_cpus,
-        local_gpus,
-    )
-
-    check_storage(spec.storage_path)
+    preflight.check_storage(spec.storage_path)
     if not args.resume:
-        check_trial_count(spec.trial_count, args.max_trials, trials_asked(spec))
+        preflight.check_trial_count(spec.trial_count, args.max_trials, trials_asked(spec))
     if not args.address:
-        check_local_resources(spec.cpus_per_trial, spec.gpus_per_trial, local_cpus(),
-                              local_gpus())
+        preflight.check_local_resources(spec.cpus_per_trial, spec.gpus_per_trial,
+                                        preflight.local_cpus(), preflight.local_gpus())
 
 
 def dry_run(spec: SweepSpec, data: Any, on_cluster: bool) -> list[str]:
     """The plan's lines; builds one trial and times it, writes nothing."""
-    from tune_seeds.trial.model import ModelError
-    from tune_seeds.tuning.dryrun import format_plan, free_bytes, timing_probe
-    from tune_seeds.tuning.preflight import local_cpus, local_gpus
-
     try:
-        probe = timing_probe(spec, data)
+        probe = dryrun.timing_probe(spec, data)
     except ModelError as err:
         raise ValueError(str(err)) from err
-    return ["Dry run: Ray is not started and nothing is written.", *format_plan(
-        spec, probe, local_cpus(), local_gpus(), free_bytes(spec.storage_path), on_cluster
+    return ["Dry run: Ray is not started and nothing is written.", *dryrun.format_plan(
+        spec, probe, preflight.local_cpus(), preflight.local_gpus(),
+        dryrun.free_bytes(spec.storage_path), on_cluster,
     )]
 
 
 def bound_checkpoint_disk(spec: SweepSpec, max_gb: float | None) -> tuple[SweepSpec, str]:
     """The spec with early discarding's cohort sized so that its paused checkpoints fit on
     the storage (see :func:`tune_seeds.tuning.dryrun.disk_bounded_cohort`), and a line saying so."""
-    from tune_seeds.tuning.dryrun import (
-        checkpoint_bytes,
-        disk_bounded_cohort,
-        free_bytes,
-        human_bytes,
-    )
-
-    if spec.scheduler.name != "early-discard" or spec.scheduler.cohort_size is not None:
+    if not dryrun.pauses_every_trial(spec):
         return spec, ""
     if spec.pause_mode == "recompute":
         return spec, "pause mode recompute: no checkpoint is kept at the milestone"
-    size = checkpoint_bytes(spec.train)
-    free = free_bytes(spec.storage_path)
+    size = dryrun.checkpoint_bytes(spec.train)
+    free = dryrun.free_bytes(spec.storage_path)
     max_bytes = None if max_gb is None else max_gb * 1e9
-    cohort = disk_bounded_cohort(spec, size, free, max_bytes)
+    cohort = dryrun.disk_bounded_cohort(spec, size, free, max_bytes)
     if cohort is None:
         return spec, ""
-    limit = human_bytes(max_bytes) if max_bytes is not None else (
-        f"{DISK_SHARE:.0%} of the {human_bytes(free)} free")
+    limit = dryrun.human_bytes(max_bytes) if max_bytes is not None else (
+        f"{dryrun.DISK_SHARE:.0%} of the {dryrun.human_bytes(free)} free")
     spec = dataclasses.replace(
         spec, scheduler=dataclasses.replace(spec.scheduler, cohort_size=cohort))
     return spec, (
-        f"cohorts of {cohort}: {spec.trial_count} paused checkpoints of {human_bytes(size)} "
-        f"would not fit in {limit}; each cohort is decided before the next starts "
-        "(--cohort-size to choose, --pause-mode recompute for none)"
+        f"cohorts of {cohort}: {spec.trial_count} paused checkpoints of "
+        f"{dryrun.human_bytes(size)} would not fit in {limit}; each cohort is decided before "
+        "the next starts (--cohort-size to choose, --pause-mode recompute for none)"
     )
 
 
 def check_disk(spec: SweepSpec, max_gb: float | None) -> None:
     """Refuse what ``--dry-run`` says does not fit: the sweep's checkpoints at their peak,
     in every pause mode, periodic ones included (the message names the binding limit)."""
-    from tune_seeds.tuning.dryrun import (
-        check_checkpoint_disk,
-        checkpoint_bytes,
-        concurrency,
-        free_bytes,
-    )
-    from tune_seeds.tuning.preflight import local_cpus, local_gpus
-
-    check_checkpoint_disk(spec, checkpoint_bytes(spec.train), free_bytes(spec.storage_path),
-                          concurrency(spec, local_cpus(), local_gpus()),
-                          None if max_gb is None else max_gb * 1e9)
+    running = dryrun.concurrency(spec, preflight.local_cpus(), preflight.local_gpus())
+    dryrun.check_checkpoint_disk(spec, dryrun.checkpoint_bytes(spec.train),
+                                 dryrun.free_bytes(spec.storage_path), running,
+                                 None if max_gb is None else max_gb * 1e9)
 
 
 def check_new_experiment(spec: SweepSpec) -> None:
-    import pyarrow.fs
-
-    from tune_seeds.tuning.storage import fs_and_path
-
     fs, path = fs_and_path(spec.experiment_path)
     exists = fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
     # A folder with nothing but a lock: a start refused or stopped before writing anything.
@@ -434,9 +382,7 @@ def check_new_experiment(spec: SweepSpec) -> None:
 def lock_folder(spec: SweepSpec) -> Path:
     """Where the sweep's driver lock is: its experiment folder, or with remote storage
     (no lock there) its local results folder."""
-    if spec.is_local:
-        return Path(spec.experiment_path.removeprefix("file://"))
-    return spec.tables_dir
+    return spec.local_experiment_dir or spec.tables_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -473,22 +419,18 @@ def run(argv: list[str] | None, held: contextlib.ExitStack) -> int:
             if notice:
                 print(notice, flush=True)
             if spec.is_local:  # a damaged state would make Tune restart the sweep
-                from tune_seeds.tuning.atomic_sync import check_snapshot
-
-                check_snapshot(spec.experiment_path.removeprefix("file://"))
+                check_snapshot(str(spec.local_experiment_dir))
             check_before_ray(spec, args)
         else:
             spec = sweep_spec(args)
             check_before_ray(spec, args)
             if spec.train.glue_dir is None:
-                from tune_seeds.trial.data import resolve_glue_dir
-
                 resolve_glue_dir(None)  # GLUE_DIR pointing nowhere is an error
             check_new_experiment(spec)
         if args.address and spec.limit_by_cpus and spec.max_concurrent:
             raise ValueError(
-                "--max-concurrent with --scheduler hyperband works through the embedded Ray's "
-                "CPUs; on a cluster, limit concurrency with --cpus-per-trial"
+                f"--max-concurrent with --scheduler {spec.scheduler.name} works through the "
+                "embedded Ray's CPUs; on a cluster, limit concurrency with --cpus-per-trial"
             )
         address = check_address(args.address) if args.address else None
         description, data = check_data(spec, write_cache=not args.dry_run)
@@ -521,9 +463,6 @@ def run(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         print(f"Note: {spec.storage_path} is remote storage, which has no lock: the lock on "
               f"{lock_folder(spec)} stops a second driver of this sweep on this machine, "
               "not one elsewhere writing to the same storage.", flush=True)
-
-    from tune_seeds.schedulers.stall import SweepStalled
-    from tune_seeds.tuning.sweep import DiskFull, errored_trials, is_disk_full, run_sweep
 
     print(description, flush=True)
     del data  # the trials read the tokenization cache
@@ -564,9 +503,6 @@ def report_end(spec: SweepSpec, waiting_in_tune: int, errors: dict[str, str]) ->
     0 only when every trial finished (completed, cut by the scheduler, or diverged); 1
     when any ended in ERROR, was interrupted, waits or never ran: a resume runs those.
     """
-    from tune_seeds.reporting.report import format_summary, sweep_report
-    from tune_seeds.tables import load_results
-
     try:
         trials, _ = load_results(spec.tables_dir)
     except FileNotFoundError:

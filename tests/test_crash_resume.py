@@ -227,7 +227,7 @@ def test_a_stalled_sweep_is_reported_and_exits_non_zero(
     local_ray, glue_fixture_dir, tmp_path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv(STALL_TIMEOUT_ENV, "12")  # above an actor's start on a busy machine
-    monkeypatch.setattr("tune_seeds.tuning.sweep.build_scheduler", lambda spec, total: _Forgetful())
+    monkeypatch.setattr("tune_seeds.tuning.sweep.build_scheduler", lambda spec: _Forgetful())
     argv = cli_args(glue_fixture_dir, tmp_path, "stall", "fifo")
     argv[argv.index("--num-samples") + 1] = "3"
     started = time.monotonic()

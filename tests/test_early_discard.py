@@ -24,11 +24,11 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
 from ray.tune.search import Searcher
 
 from tests.synthetic_trainable import curve_of, read_ledger, synthetic_trainable
+from tune_seeds.plan import EarlyDiscardPlan
 from tune_seeds.schedulers import (
     DECISIONS_FILE,
     EarlyDiscardScheduler,
     asha_scheduler,
-    early_discard_compute,
     hyperband_scheduler,
     total_compute,
     trial_compute,
@@ -116,11 +116,11 @@ def test_compute_helpers() -> None:
     assert trial_compute({"training_iteration": 9}, "training_iteration", start=1) == 8
     assert trial_compute({}) == 0
     assert total_compute([{"eval_index": 5}] * 12 + [{"eval_index": 30}] * 4) == 180
-    assert early_discard_compute(16, milestone=5, keep=4, max_t=30) == 16 * 5 + 4 * 25
+    assert EarlyDiscardPlan(16, milestone=5, keep=4, total_evals=30).cost == 16 * 5 + 4 * 25
     with pytest.raises(TypeError, match=r"takes a ray\.tune\.Result"):
         trial_compute(3)
-    with pytest.raises(ValueError, match="milestone=31 must be in"):
-        early_discard_compute(16, milestone=31, keep=4, max_t=30)
+    with pytest.raises(ValueError, match="milestone=31 exceeds the 30 evaluations"):
+        EarlyDiscardPlan(16, milestone=31, keep=4, total_evals=30)
 
 
 # ----- Tune runs ------------------------------------------------------------------------
@@ -430,4 +430,4 @@ def test_restore_gives_the_same_decisions(
     # 2 running trials) may be redone; paused trials restart from their milestone.
     redone = len(ledger) - len({(s, k) for s, k, _ in ledger})
     assert redone <= 2
-    assert len({(s, k) for s, k, _ in ledger}) == early_discard_compute(n, milestone, keep, T)
+    assert len({(s, k) for s, k, _ in ledger}) == EarlyDiscardPlan(n, milestone, keep, T).cost

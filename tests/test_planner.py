@@ -158,14 +158,37 @@ def test_rule_of_thumb_plan():
     from tune_seeds.plan import EarlyDiscardPlan
 
     plan = EarlyDiscardPlan.rule_of_thumb(10, 30)
-    assert (plan.started, plan.cut_after, plan.kept) == fixed_plan(10, 30) == (23, 8, 5)
+    assert (plan.started, plan.milestone, plan.keep) == fixed_plan(10, 30) == (23, 8, 5)
     assert plan.cost == plan_cost(23, 8, 5, 30) == 294 and plan.pause_points == {8}
     full = EarlyDiscardPlan.full_training(10, 30)
     assert full.cost == 300 and not full.discards and not full.pause_points
     with pytest.raises(ValueError, match="no trial to discard"):
         EarlyDiscardPlan.rule_of_thumb(1, 30)
-    with pytest.raises(ValueError, match="kept=5 exceeds started=4"):
+    with pytest.raises(ValueError, match="keep=5 exceeds started=4"):
         EarlyDiscardPlan(4, 8, 5, 30)
+
+
+def test_a_sweep_s_shares_make_the_plan_its_scheduler_carries_out():
+    from tune_seeds.plan import EarlyDiscardPlan, share_kept
+    from tune_seeds.schedulers.early_discard import n_keep
+
+    # --quick: 16 trials to 8 of 30 intervals, the best 4 to the end.
+    quick = EarlyDiscardPlan.from_shares(16, 30, discard_at=0.25, keep_share=0.25)
+    assert (quick.milestone, quick.keep, quick.cost) == (8, 4, 16 * 8 + 4 * 22)
+    assert quick.paused_at_once == 16
+    # Cohorts of 4, 4 and 2 keep 2, 2 and 1: the scheduler rounds each cohort's share up.
+    cohorts = EarlyDiscardPlan.from_shares(10, 30, 0.25, 0.5, cohort_size=4)
+    assert cohorts.keep == sum(n_keep(0.5, n) for n in (4, 4, 2)) == 5
+    assert cohorts.cost == 10 * 8 + 5 * 22 == 190
+    # A cohort waits paused while the kept trials of the one before may still hold theirs.
+    assert cohorts.paused_at_once == 4 + 2
+    assert EarlyDiscardPlan.from_shares(400, 30, 0.25, 0.3, 64).keep == 6 * 20 + 5
+    # A share that keeps every trial is full training: nothing pauses.
+    everyone = EarlyDiscardPlan.from_shares(8, 30, 0.25, 1.0)
+    assert not everyone.discards and everyone.cost == 8 * 30 and everyone.paused_at_once == 0
+    # A plan of a count, decided in cohorts, keeps its share of each.
+    assert EarlyDiscardPlan(23, 8, 5, 30).in_cohorts(10).keep == sum(
+        share_kept(5 / 23, n) for n in (10, 10, 3))
 
 
 def test_evaluate_plan_matches_the_plans_table(scores, result):

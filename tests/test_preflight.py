@@ -183,10 +183,10 @@ def spec(**overrides) -> SweepSpec:
 def test_compute_follows_the_scheduler():
     fifo = sweep_compute(spec(scheduler=SchedulerSpec("fifo")))
     assert (fifo.used, fifo.fifo, fifo.resumed) == (12_000, 12_000, 0)
-    whole = sweep_compute(spec(scheduler=SchedulerSpec(keep=0.5)))
+    whole = sweep_compute(spec(scheduler=SchedulerSpec(keep_share=0.5)))
     assert (whole.used, whole.resumed) == (400 * 8 + 200 * 22, 200)
     # Cohorts of 64, 64, ..., 16: each keeps half, rounded up by the scheduler's rule.
-    cohorts = sweep_compute(spec(num_samples=400, scheduler=SchedulerSpec(keep=0.3,
+    cohorts = sweep_compute(spec(num_samples=400, scheduler=SchedulerSpec(keep_share=0.3,
                                                                           cohort_size=64)))
     kept = 6 * 20 + 5  # ceil(0.3 * 64) = 20 per full cohort, ceil(0.3 * 16) = 5
     assert (cohorts.used, cohorts.resumed) == (400 * 8 + kept * 22, kept)
@@ -196,8 +196,8 @@ def test_compute_follows_the_scheduler():
 
 def test_checkpoints_held_at_once():
     assert paused_checkpoints(spec(), running=2)[0] == 400
-    assert paused_checkpoints(spec(scheduler=SchedulerSpec(keep=0.25, cohort_size=32)), 2)[0] \
-        == 32 + 8
+    cohorts = spec(scheduler=SchedulerSpec(keep_share=0.25, cohort_size=32))
+    assert paused_checkpoints(cohorts, running=2)[0] == 32 + 8
     assert paused_checkpoints(spec(scheduler=SchedulerSpec("fifo")), running=2)[0] == 2
     assert paused_checkpoints(spec(scheduler=SchedulerSpec("fifo"), checkpoint_every=0), 2)[0] == 0
     assert paused_checkpoints(spec(scheduler=SchedulerSpec("asha"), keep_checkpoints=True),
@@ -209,7 +209,7 @@ def test_disk_bounds_the_cohort_of_paused_checkpoints():
     from tune_seeds.tuning.dryrun import disk_bounded_cohort
 
     gb = 10**9
-    ed = spec(scheduler=SchedulerSpec(keep=0.5))  # 400 trials, whole-sweep cohort
+    ed = spec(scheduler=SchedulerSpec(keep_share=0.5))  # 400 trials, whole-sweep cohort
     # 100 GB free, 1 GB a checkpoint: 80 fit (80% of the free space); a cohort c holds
     # c + ceil(c/2) at its peak, so c = 53 (53 + 27 = 80).
     assert disk_bounded_cohort(ed, gb, 100 * gb) == 53
@@ -241,8 +241,8 @@ def test_wall_time_estimate_adds_up():
         (10 * 2.0 + 10 * 1.0 + 300 * (10 * 0.1 + 1.0)) / 2
     )
     # Recompute pauses retrain the kept trials to the milestone: steps, no evaluations.
-    ed = spec(num_samples=10, scheduler=SchedulerSpec("early-discard", keep=0.5))
-    total, milestone = ed.train.total_evals, ed.scheduler.milestone(ed.train.total_evals)
+    ed = spec(num_samples=10, scheduler=SchedulerSpec("early-discard", keep_share=0.5))
+    total, milestone = ed.train.total_evals, ed.setup.plan.milestone
     again = sweep_compute(replace(ed, pause_mode="recompute"))
     assert again.recomputed == 5 * milestone and sweep_compute(ed).recomputed == 0
     extra = estimate_wall_s(replace(ed, pause_mode="recompute"), probe, again, running=2) - (

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from tune_seeds.schedulers import planned_compute
 from tune_seeds.tuning import progress
 from tune_seeds.tuning.progress import (
     ProgressLine,
@@ -25,16 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_plans_follow_the_schedulers():
-    assert SchedulerSpec("fifo").planned_evals(100, 30) == 3000
+    assert SchedulerSpec("fifo").setup(100, 30).planned_compute == 3000
     # --quick: 16 trials to 8 of 30 intervals, the best 4 to the end.
-    spec = SchedulerSpec("early-discard", discard_at=0.25, keep=0.25)
-    assert spec.planned_evals(16, 30) == 16 * 8 + 4 * 22
+    spec = SchedulerSpec("early-discard", discard_at=0.25, keep_share=0.25)
+    assert spec.setup(16, 30).planned_compute == 16 * 8 + 4 * 22
     # Cohorts of 4, 4 and 2 keep 2, 2 and 1 (the scheduler rounds its share up).
-    spec = SchedulerSpec("early-discard", discard_at=0.25, keep=0.5, cohort_size=4)
-    assert spec.planned_evals(10, 30) == 10 * 8 + 5 * 22
-    assert planned_compute(10, 8, 0.5, 30, cohort_size=4) == 190
-    assert SchedulerSpec("asha").planned_evals(16, 30) is None
-    assert SchedulerSpec("hyperband").planned_evals(16, 30) is None
+    spec = SchedulerSpec("early-discard", discard_at=0.25, keep_share=0.5, cohort_size=4)
+    assert spec.setup(10, 30).planned_compute == 10 * 8 + 5 * 22
+    assert SchedulerSpec("asha").setup(16, 30).planned_compute is None
+    assert SchedulerSpec("hyperband").setup(16, 30).planned_compute is None
 
 
 def test_measure_and_format_the_line():

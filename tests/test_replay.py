@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tune_seeds.analysis.planner import curve_matrix
@@ -113,7 +114,7 @@ def test_early_discard_keeps_the_best_so_far_at_the_milestone(tmp_path, curves_d
 
     ids, scores = curve_matrix(curves_df)
     T = scores.shape[1] - 1
-    plan = EarlyDiscardPlan(started=6, cut_after=2, kept=2, total_evals=T)
+    plan = EarlyDiscardPlan(started=6, milestone=2, keep=2, total_evals=T)
     order = list(packed.ids)
     run = run_replay(packed, order, scheduler_for_plan(plan), storage_path=tmp_path,
                      checkpoint_at=sorted(plan.pause_points))
@@ -143,3 +144,27 @@ def test_adaptive_factory_plans_from_curves(curves_df):
         assert (scheduler._milestone, scheduler._keep) == (plan.milestone, plan.keep)
     else:
         assert isinstance(scheduler, FIFOScheduler)
+
+
+def test_every_kind_is_replayed_at_the_budget_it_is_given():
+    from tune_seeds.plan import EarlyDiscardPlan
+    from tune_seeds.replay.compare import SCHEDULERS, compare_schedulers, summarize
+
+    curves = synthetic_curves(6, 6, n_evals=T, seed=2)
+    runs = compare_schedulers(curves, budget=3, repeats=1, pilot_share=0.25, n_resamples=200)
+    by = runs.set_index("scheduler")
+    assert list(by.index) == list(SCHEDULERS)
+    rule = EarlyDiscardPlan.rule_of_thumb(3, T)  # 27 curves in the pool: within it
+    assert by.loc["fifo", "started"] == 3 and by.loc["fifo", "compute"] == 3.0
+    assert (by.loc["early-discard", ["started", "milestone", "keep"]].tolist()
+            == [rule.started, rule.milestone, rule.keep])
+    assert by.loc["early-discard", "compute"] == rule.cost / T
+    # The schedulers without a budget start what the rule of thumb starts, and cut nothing
+    # by a plan of their own.
+    for name in ("asha", "hyperband", "median"):
+        assert by.loc[name, "started"] == rule.started
+        assert pd.isna(by.loc[name, "milestone"]) and pd.isna(by.loc[name, "keep"])
+        assert by.loc[name, "compute"] <= rule.started
+    assert (summarize(runs).set_index("scheduler").loc["fifo", "best_vs_fifo"]) == 0
+    with pytest.raises(ValueError, match="adaptive needs a pilot of at least 2 curves"):
+        compare_schedulers(curves, budget=3, repeats=1, names=["adaptive"], pilot_share=0.0)

@@ -24,7 +24,7 @@ import ray
 from ray.tune import Callback
 
 from tune_seeds.reporting.report import format_summary, sweep_report
-from tune_seeds.schedulers.factory import hyperband_milestones
+from tune_seeds.schedulers.kinds import hyperband_milestones
 from tune_seeds.tables import load_results, read_table
 from tune_seeds.trial.config import TrainConfig
 from tune_seeds.tuning.results import ResultsTables
@@ -160,7 +160,7 @@ def test_hyperband_optuna_pauses_and_resumes_exactly(reference, glue_fixture_dir
 
 def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path):
     spec = tiny_spec(glue_fixture_dir, tmp_path, "ed", num_samples=4,
-                     scheduler=SchedulerSpec("early-discard", discard_at=0.34, keep=0.5))
+                     scheduler=SchedulerSpec("early-discard", discard_at=0.34, keep_share=0.5))
     run_sweep(spec, verbose=0, out=lambda _: None)
     trials, curves = load_results(spec.tables_dir)
     # The 2 x 2 corner of the grid. Expected decision from the reference curves: rank
@@ -186,7 +186,7 @@ def test_early_discard_keeps_the_best_half(reference, glue_fixture_dir, tmp_path
 def test_recompute_pause_mode_keeps_no_weights_and_gives_the_same_tables(
     reference, glue_fixture_dir, tmp_path
 ):
-    scheduler = SchedulerSpec("early-discard", discard_at=0.34, keep=0.5)
+    scheduler = SchedulerSpec("early-discard", discard_at=0.34, keep_share=0.5)
     runs = {}
     for mode in ("checkpoint", "recompute"):
         spec = tiny_spec(glue_fixture_dir, tmp_path / mode, mode, num_samples=4,
@@ -324,14 +324,17 @@ def test_sigint_then_resume_gives_the_uninterrupted_tables(reference, glue_fixtu
 
 BAD_INPUT = [
     (["--task", "qnli"], "unknown task 'qnli'"),
-    (["--num-samples", "0"], "argument --num-samples: must be in [1, inf], got 0"),
-    (["--num-samples", "-4"], "must be in [1, inf], got -4"),
+    (["--num-samples", "0"], "argument --num-samples: must be at least 1, got 0"),
+    (["--num-samples", "-4"], "must be at least 1, got -4"),
     (["--wi-seeds", ""], "empty seed range"),
     (["--do-seeds", "3-1"], "'3-1' in '3-1' ends before it starts"),
     (["--wi-seeds", "1-x"], "malformed seed range item '1-x'"),
     (["--discard-at", "1.5"], "argument --discard-at: must be in (0, 1), got 1.5"),
-    (["--keep", "0"], "argument --keep: must be in (0, 1], got 0.0"),
-    (["--reduction-factor", "1"], "argument --reduction-factor: must be in (1, inf]"),
+    (["--keep", "0"], "argument --keep-share/--keep: must be in (0, 1], got 0.0"),
+    (["--keep-share", "1.5"], "argument --keep-share/--keep: must be in (0, 1], got 1.5"),
+    (["--reduction-factor", "1"], "argument --reduction-factor: must be above 1, got 1.0"),
+    (["--scheduler", "median"], "argument --scheduler: invalid choice: 'median'"),
+    (["--search", "random"], "--search random needs --num-samples"),
     (["--cohort-size", "1"], "--cohort-size must be at least 2, got 1"),
     (["--scheduler", "asha", "--grace-period", "6"], "--grace-period 6 must be below the 6"),
     (["--search", "random", "--num-samples", "7"], "more than the 6 distinct (WI, DO) pairs"),
@@ -384,7 +387,7 @@ def test_spec_round_trips_through_sweep_json(glue_fixture_dir, tmp_path):
     from tune_seeds.tuning.storage import code_version, save_spec, version_notice
 
     spec = tiny_spec(glue_fixture_dir, tmp_path, "saved", search="random", num_samples=3,
-                     scheduler=SchedulerSpec("early-discard", cohort_size=4, keep=0.25))
+                     scheduler=SchedulerSpec("early-discard", cohort_size=4, keep_share=0.25))
     save_spec(spec)
     saved = json.loads((tmp_path / "saved" / "sweep.json").read_text())
     assert saved["search"] == "random" and saved["code_version"] == code_version()

@@ -25,9 +25,19 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from tune_seeds.schedulers.kinds import SchedulerSpec
 from tune_seeds.tables import load_results
+from tune_seeds.trial.config import TrainConfig
+from tune_seeds.tuning.fingerprint import ResumeRefused, check_resume, fingerprint
 from tune_seeds.tuning.lock import SweepLocked, driver_lock
-from tune_seeds.tuning.storage import check_keys, load_spec
+from tune_seeds.tuning.spec import SweepSpec
+from tune_seeds.tuning.storage import (
+    check_keys,
+    load_spec,
+    recorded_fingerprint,
+    renamed,
+    save_spec,
+)
 
 try:
     from tests.faults import failing_pair
@@ -173,8 +183,8 @@ def drop(key: str):
     (drop("search"), "sweep.json: lacks the key 'search'"),
     (drop("train.lr"), "sweep.json: lacks the key 'train.lr'"),
     (lambda saved: json.dumps({**saved, "colour": "blue"}), "sweep.json: unknown key 'colour'"),
-    (lambda saved: json.dumps({**saved, "scheduler": {**saved["scheduler"], "keep": 2}}),
-     "sweep.json: --keep must be in (0, 1], got 2"),
+    (lambda saved: json.dumps({**saved, "scheduler": {**saved["scheduler"], "keep_share": 2}}),
+     "sweep.json: --keep-share must be in (0, 1], got 2"),
 ])
 def test_a_malformed_sweep_json_exits_2_naming_file_and_key(finished, tmp_path, capsys,
                                                             edit, message):
@@ -205,8 +215,32 @@ def test_a_sweep_json_without_fingerprint_resumes_with_a_notice(finished, tmp_pa
     "*/sweep.json")), ids=lambda p: p.parent.name)
 def test_recorded_sweep_json_files_still_load(recorded):
     saved = json.loads(recorded.read_text())
-    check_keys(saved, str(recorded))
-    assert load_spec(str(recorded.parents[1]), recorded.parent.name).name == saved["name"]
+    check_keys(renamed(json.loads(recorded.read_text())), str(recorded))
+    spec = load_spec(str(recorded.parents[1]), recorded.parent.name)
+    assert spec.name == saved["name"]
+    assert spec.scheduler.keep_share == saved["scheduler"]["keep"]  # saved under its old name
+
+
+def test_a_sweep_json_of_old_names_resumes_checked_under_the_new_ones(tmp_path):
+    spec = SweepSpec(TrainConfig(task="rte"), storage_path=str(tmp_path), name="old",
+                     scheduler=SchedulerSpec(keep_share=0.25))
+    data = {"train": {"source": "train.tsv", "sha256": "0" * 16}}
+    save_spec(spec, fingerprint(spec, data))
+    path = tmp_path / "old" / "sweep.json"
+    saved = json.loads(path.read_text())
+    # As a sweep started before the renaming saved it.
+    saved["scheduler"]["keep"] = saved["scheduler"].pop("keep_share")
+    digests = saved["fingerprint"]["settings"]
+    digests["scheduler.keep"] = digests.pop("scheduler.keep_share")
+    path.write_text(json.dumps(saved))
+    assert load_spec(str(tmp_path), "old") == spec
+    recorded = recorded_fingerprint(str(tmp_path), "old")
+    assert check_resume(recorded, spec, data, str(path)) is None
+    # An edit of the old name is caught under the new one.
+    saved["scheduler"]["keep"] = 0.5
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ResumeRefused, match=r"scheduler\.keep_share \(now 0\.5\) differ"):
+        check_resume(recorded, load_spec(str(tmp_path), "old"), data, str(path))
 
 
 # -- one driver per sweep -------------------------------------------------------------
@@ -291,7 +325,7 @@ CKPT = 166_099_992  # bytes of a checkpoint of the one-layer model (dryrun.check
      "(--checkpoint-every 2)), and 2 more while running trials write their next, 664 MB at "
      f"peak, more than the {CKPT // 2 / 1e6:.1f} MB free under "),
     (["--scheduler", "early-discard", "--pause-mode", "recompute"], CKPT // 2,
-     "(--pause-mode recompute keeps no weights at the milestone; one periodic checkpoint "
+     "(--pause-mode recompute keeps no weights where trials pause; one periodic checkpoint "
      "per running trial), and 2 more while running trials write their next"),
     (["--scheduler", "early-discard", "--cohort-size", "4"], 7 * CKPT,
      "up to 6 at once (a cohort of 4 paused at the milestone, plus the 2 kept trials of the "

@@ -280,7 +280,7 @@ class PlanTable:
     n_evals: int
 
     def plans(self, mask: np.ndarray) -> list[tuple[int, int, int]]:
-        """``(started, cut_after, kept)`` of the plans where ``mask`` is true."""
+        """``(started, milestone, keep)`` of the plans where ``mask`` is true."""
         e, t, p = np.nonzero(mask)
         return [(int(ti) + 1, int(ei) + 1, int(pi) + 1) for ei, ti, pi in zip(e, t, p, strict=True)]
 
@@ -489,7 +489,7 @@ _INT_FIELDS = frozenset({"started", "milestone", "keep", "cost", "total_evals"})
 
 
 def fixed_plan(
-    budget: float, n_evals: int, fraction: float = 0.25, keep_share: float = 0.5
+    budget: float, n_evals: int, discard_at: float = 0.25, keep_per_run: float = 0.5
 ) -> tuple[int, int, int]:
     """The paper's rule of thumb as ``(started, milestone, keep)``.
 
@@ -498,8 +498,8 @@ def fixed_plan(
     >>> fixed_plan(10, 30)
     (23, 8, 5)
     """
-    plan = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, fraction, keep_share)
-    return plan.started, plan.cut_after, plan.kept
+    plan = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, discard_at, keep_per_run)
+    return plan.started, plan.milestone, plan.keep
 
 
 def cut_rank_correlation(

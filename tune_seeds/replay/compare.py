@@ -8,17 +8,19 @@ starts its trials from the front of the same pool, in the same arrival order
 (:func:`tune_seeds.replay.trainable.run_replay`). Each run records the compute it used (in full
 runs) and the best score it found (stopped trials count).
 
-The schedulers, for a budget of ``B`` full runs of ``T`` intervals:
+The schedulers, for a budget of ``B`` full runs of ``T`` intervals (each kind's
+:meth:`~tune_seeds.schedulers.kinds.SchedulerKind.for_budget`):
 
 - ``fifo``: ``floor(B)`` trials trained fully (what the budget buys without stopping);
 - ``early-discard``: the paper's rule of thumb
   (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`: cut at 25% of training, keep
-  half the budget, start what the rest buys);
+  half as many trials as the budget has full runs, start what the rest buys);
 - ``adaptive``: early discarding with the milestone, keep count and number of trials
   planned on the pilot's curves (:func:`~tune_seeds.analysis.plan_early_discard`);
-- ``asha``, ``hyperband``, ``median``: Ray's schedulers with the fixed plan's number of
-  trials and its milestone as grace period; they have no budget parameter, so their
-  compute is whatever they use, reported beside their best score.
+- ``asha``, ``hyperband``, ``median``: Ray's schedulers with the rule of thumb's number
+  of trials (and its milestone as ASHA's and the median rule's grace period); they have
+  no budget parameter, so their compute is whatever they use, reported beside their
+  best score.
 
 Plans never start more trials than the pool holds, so no curve is replayed twice.
 """
@@ -27,8 +29,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,41 +36,9 @@ import pandas as pd
 from tune_seeds.analysis.planner import curve_matrix, plan_early_discard
 from tune_seeds.plan import EarlyDiscardPlan
 from tune_seeds.replay.trainable import ReplayCurves, run_replay
-from tune_seeds.schedulers.factory import NAMES, Scheduling, build, callbacks_for
+from tune_seeds.schedulers.kinds import BASELINE, KINDS, Budget, Setting
 
-SCHEDULERS: tuple[str, ...] = NAMES
-METRIC = "score"
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One scheduler configured for one repeat.
-
-    Attributes:
-        name: scheduler name (one of :data:`SCHEDULERS`).
-        started: trials to start.
-        options: keyword arguments of :func:`tune_seeds.schedulers.factory.build` besides the
-            name and the run length.
-        plan: the early-discarding plan carried out (None for the schedulers without
-            a budget).
-    """
-
-    name: str
-    started: int
-    options: dict[str, Any] = field(default_factory=dict)
-    plan: EarlyDiscardPlan | None = None
-
-    def build(self, n_evals: int) -> Scheduling:
-        """A fresh scheduler (they are stateful: one per run) and its pause points."""
-        return build(self.name, n_evals, metric=METRIC, **self.options)
-
-    @property
-    def milestone(self) -> int | None:
-        return self.plan.cut_after if self.plan is not None and self.plan.discards else None
-
-    @property
-    def keep(self) -> int | None:
-        return self.plan.kept if self.plan is not None and self.plan.discards else None
+SCHEDULERS: tuple[str, ...] = tuple(KINDS)
 
 
 def settings_for(
@@ -80,8 +48,8 @@ def settings_for(
     pool_size: int,
     pilot: np.ndarray | None,
     *,
-    fraction: float = 0.25,
-    keep_share: float = 0.5,
+    discard_at: float = 0.25,
+    keep_per_run: float = 0.5,
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> list[Setting]:
@@ -92,38 +60,21 @@ def settings_for(
         budget: budget in full runs.
         n_evals: T, intervals of a full run.
         pool_size: curves available to start (caps every plan).
-        pilot: ``(trials, T + 1)`` score matrix of the pilot curves (for ``adaptive``).
-        fraction, keep_share: the rule of thumb
+        pilot: ``(trials, T + 1)`` score matrix of the pilot curves, when a scheduler
+            plans on them (``adaptive``).
+        discard_at, keep_per_run: the rule of thumb
             (:meth:`~tune_seeds.plan.EarlyDiscardPlan.rule_of_thumb`).
         n_resamples, seed: the adaptive planner's resampling.
     """
-    rule = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, fraction, keep_share)
+    rule = EarlyDiscardPlan.rule_of_thumb(budget, n_evals, discard_at, keep_per_run)
     if rule.started > pool_size:
-        rule = EarlyDiscardPlan(pool_size, rule.cut_after, min(rule.kept, pool_size), n_evals)
+        rule = EarlyDiscardPlan(pool_size, rule.milestone, min(rule.keep, pool_size), n_evals)
     fifo = EarlyDiscardPlan.full_training(min(int(budget), pool_size), n_evals)
-    out = []
-    for name in names:
-        if name == "fifo":
-            out.append(Setting(name, fifo.started, plan=fifo))
-        elif name == "early-discard":
-            out.append(Setting(name, rule.started, dict(milestone=rule.cut_after,
-                                                        keep=rule.kept), rule))
-        elif name == "adaptive":
-            if pilot is None:
-                raise ValueError("the adaptive scheduler needs pilot curves")
-            plan = plan_early_discard(
-                pilot, budget, n_resamples=n_resamples, seed=seed, replace=True,
-                max_started=pool_size,
-            ).plan
-            out.append(Setting(name, plan.started, dict(plan=plan), plan))
-        elif name in ("asha", "median"):
-            # As many trials as the rule of thumb, its cut as their grace period.
-            out.append(Setting(name, rule.started, dict(grace_period=rule.cut_after)))
-        elif name == "hyperband":
-            out.append(Setting(name, rule.started))
-        else:
-            raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
-    return out
+    planned = None if pilot is None else plan_early_discard(
+        pilot, budget, n_resamples=n_resamples, seed=seed, replace=True, max_started=pool_size,
+    ).plan
+    given = Budget(budget, n_evals, rule, fifo, planned)
+    return [KINDS[name].for_budget(given) for name in names]
 
 
 def compare_schedulers(
@@ -159,43 +110,43 @@ def compare_schedulers(
         compute`` (full runs), ``best_score``, ``wall_s``.
     """
     names = list(names)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
-    if not 0 <= pilot_share < 1:
-        raise ValueError(f"pilot_share must be in [0, 1), got {pilot_share}")
+    assert repeats >= 1 and 0 <= pilot_share < 1, (repeats, pilot_share)
     ids, scores = curve_matrix(curves)
     T = scores.shape[1] - 1
     packed = ReplayCurves.from_table(curves)
     # The pilot is held out whichever schedulers run, so that a scheduler's results do
     # not depend on which others were compared in the same call.
     n_pilot = round(pilot_share * len(ids))
-    if "adaptive" in names and n_pilot < 2:
-        raise ValueError("the adaptive scheduler needs a pilot of at least 2 curves")
+    planners = [name for name in names if KINDS[name].needs_pilot]
+    if planners and n_pilot < 2:
+        raise ValueError(f"{', '.join(planners)} needs a pilot of at least 2 curves "
+                         f"(--pilot-share {pilot_share} of {len(ids)} curves holds {n_pilot})")
     rows = []
     for r in range(repeats):
         rng = np.random.default_rng(seed + r)
         perm = rng.permutation(len(ids))
         pilot, pool = perm[:n_pilot], ids[perm[n_pilot:]]
         settings = settings_for(
-            names, budget, T, len(pool), scores[pilot] if n_pilot else None,
+            names, budget, T, len(pool), scores[pilot] if planners else None,
             n_resamples=n_resamples, seed=seed + r,
         )
         for s in settings:
-            built = s.build(T)
+            name, built = s.setup.name, s.setup.build()
             with tempfile.TemporaryDirectory(prefix="replay_") as storage:
                 run = run_replay(
                     packed, pool[: s.started], built.scheduler, storage_path=storage,
-                    name=f"{s.name}_{r}", checkpoint_at=sorted(built.pause_points),
-                    max_concurrent_trials=max_concurrent_trials,
-                    callbacks=callbacks_for(built.scheduler),
+                    name=f"{name}_{r}", checkpoint_at=sorted(built.pause_points),
+                    max_concurrent_trials=max_concurrent_trials, callbacks=built.callbacks(),
                 )
+            plan = s.setup.plan
+            cuts = plan is not None and plan.discards
             rows.append({
-                "repeat": r, "scheduler": s.name, "started": s.started,
-                "milestone": s.milestone, "keep": s.keep, "compute": run.compute / T,
-                "best_score": run.best_score, "wall_s": run.wall_s,
+                "repeat": r, "scheduler": name, "started": s.started,
+                "milestone": plan.milestone if cuts else None, "keep": plan.keep if cuts else None,
+                "compute": run.compute / T, "best_score": run.best_score, "wall_s": run.wall_s,
             })
             if progress:
-                progress(f"repeat {r} {s.name:>13}: started {s.started:4d}, compute "
+                progress(f"repeat {r} {name:>13}: started {s.started:4d}, compute "
                          f"{run.compute / T:7.2f} runs, best {run.best_score:.4f} "
                          f"({run.wall_s:.1f} s)")
     return pd.DataFrame(rows)
@@ -216,7 +167,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         "best_sd": g["best_score"].std(ddof=1),
         "repeats": g.size(),
     })
-    if (runs["scheduler"] == "fifo").any():
+    if (runs["scheduler"] == BASELINE).any():
         out["best_vs_fifo"] = paired_vs_fifo(runs)["diff"]
     return out.reset_index()
 
@@ -227,7 +178,7 @@ def paired_vs_fifo(runs: pd.DataFrame) -> pd.DataFrame:
     The difference is paired within a repeat (same pool, same arrival order), so the
     luck of the pool cancels.
     """
-    fifo = runs[runs["scheduler"] == "fifo"].set_index("repeat")["best_score"]
+    fifo = runs[runs["scheduler"] == BASELINE].set_index("repeat")["best_score"]
     if fifo.empty:
         raise ValueError("the comparison has no FIFO runs to pair with")
     diff = runs["best_score"] - runs["repeat"].map(fifo)

@@ -34,12 +34,15 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from tune_seeds.tables import CURVES_COLUMNS, metric_columns, running_best, validate_curves
 
@@ -129,8 +132,6 @@ class ReplayCurves:
 
 def _resume_position(curve_id: str) -> int:
     """Record to start from: after the last checkpointed one, or 0 for a fresh trial."""
-    from ray import tune
-
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return 0
@@ -160,8 +161,6 @@ def replay_trainable(
             scheduler may pause); None checkpoints every report. The last record never
             needs one.
     """
-    from ray import tune
-
     curve_id = str(config["curve_id"])
     n = curves.length(curve_id)
     start = _resume_position(curve_id)
@@ -241,11 +240,6 @@ def run_replay(
         callbacks: extra Tune callbacks.
         max_concurrent_trials: Tune's concurrency limit (None: as many as the CPUs allow).
     """
-    import time
-
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
     configs = replay_configs(curve_ids)
     if not configs:
         raise ValueError("no curves to replay")

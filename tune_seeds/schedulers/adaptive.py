@@ -28,7 +28,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from tune_seeds.analysis.planner import plan_early_discard
 from tune_seeds.plan import EarlyDiscardPlan
-from tune_seeds.schedulers.factory import build
+from tune_seeds.schedulers.kinds import plan_scheduling
 
 
 def scheduler_for_plan(
@@ -37,13 +37,12 @@ def scheduler_for_plan(
     metric: str = "score",
     cohort_size: int | None = None,
 ) -> TrialScheduler:
-    """The scheduler that carries out a plan (:func:`tune_seeds.schedulers.factory.build`'s
-    ``adaptive``): an :class:`EarlyDiscardScheduler` ranking by best score after
-    training starts at ``plan.cut_after`` and keeping ``plan.kept`` trials (a share
-    per cohort with ``cohort_size``), or a FIFO scheduler for a plan that stops nothing.
+    """The scheduler that carries out a plan (:func:`tune_seeds.schedulers.kinds.plan_scheduling`):
+    an :class:`EarlyDiscardScheduler` ranking by best score after training starts at
+    ``plan.milestone`` and keeping ``plan.keep`` trials (the same share of each cohort
+    with ``cohort_size``), or a FIFO scheduler for a plan that stops nothing.
     """
-    return build("adaptive", plan.total_evals, metric=metric, plan=plan,
-                 cohort_size=cohort_size).scheduler
+    return plan_scheduling(plan, metric=metric, cohort_size=cohort_size).scheduler
 
 
 def adaptive_early_discard(

@@ -1,10 +1,9 @@
-"""Compute accounting in ``time_attr`` units (evaluation intervals in this project):
-what trials trained, and what an early-discarding sweep will train.
+"""Compute accounting in ``time_attr`` units (evaluation intervals in this project): what
+trials trained.
 
 Schedulers are compared at equal compute, so every comparison counts it the same way:
-:func:`trial_compute` per trial from what it reported, :func:`total_compute` over a
-run, :func:`early_discard_compute` for a plan before it runs (the cost formula itself
-is :func:`tune_seeds.plan.plan_cost`).
+:func:`trial_compute` per trial from what it reported, :func:`total_compute` over a run;
+what a plan will train before it runs is its :attr:`~tune_seeds.plan.EarlyDiscardPlan.cost`.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from tune_seeds.plan import plan_cost
 
 
 def trial_compute(trial_result: Any, time_attr: str = "eval_index", start: float = 0) -> float:
@@ -61,19 +58,3 @@ def total_compute(
     """Sum of :func:`trial_compute` over trials, e.g. over a ``ResultGrid``."""
     return sum(trial_compute(r, time_attr, start) for r in trial_results)
 
-
-def early_discard_compute(num_trials: int, milestone: int, keep: int, max_t: int) -> int:
-    """Compute of an early-discarding sweep in ``time_attr`` units, with no errors:
-    every trial trains to the milestone, the kept ones on to ``max_t``.
-
-    Use it to give ASHA or HyperBand the same budget (e.g. pick their ``num_samples``).
-
-    Example:
-        >>> early_discard_compute(16, milestone=5, keep=4, max_t=30)
-        180
-    """
-    if not 0 < milestone <= max_t:
-        raise ValueError(f"milestone={milestone} must be in (0, max_t={max_t}]")
-    if not 0 <= keep <= num_trials:
-        raise ValueError(f"keep={keep} must be in [0, num_trials={num_trials}]")
-    return plan_cost(num_trials, milestone, keep, max_t)

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
+from ray._private.services import canonicalize_bootstrap_address
+
+from tune_seeds.tuning.cluster_auth import (
+    ClusterAuthError,
+    enable_if_token_available,
+    prepare_token_auth,
+)
+
 
 def check_address(
     address: str, timeout_s: float = 3.0, out: Callable[[str], Any] = print
@@ -27,14 +36,6 @@ def check_address(
     authentication gets this process's token (:mod:`tune_seeds.tuning.cluster_auth`;
     ``out`` says so), or a ``ValueError`` saying how to provide one.
     """
-    from ray._private.services import canonicalize_bootstrap_address
-
-    from tune_seeds.tuning.cluster_auth import (
-        ClusterAuthError,
-        enable_if_token_available,
-        prepare_token_auth,
-    )
-
     if address == "auto":
         try:
             found = canonicalize_bootstrap_address("auto")
@@ -118,8 +119,6 @@ def connect(
     listens on 127.0.0.1 only, on ``dashboard_port`` or else the first free
     port from 8265 on. ``runtime_env`` applies to this job's workers.
     """
-    import ray
-
     if address is None:
         context = ray.init(
             address="local", num_cpus=num_cpus, num_gpus=num_gpus,

@@ -1,8 +1,8 @@
 """The plan of a sweep that ``--dry-run`` prints: trials, compute, checkpoint disk, wall time.
 
 Nothing here starts Ray or writes a file. The compute comes from the scheduler's
-own plan (:meth:`~tune_seeds.tuning.sweep.SchedulerSpec.planned_evals`, cohort by cohort
-as early discarding decides); the size of a checkpoint is the in-memory
+own plan (:attr:`~tune_seeds.tuning.spec.SweepSpec.setup`, cohort by cohort as early
+discarding decides); the size of a checkpoint is the in-memory
 state of one trial of the configured model (model, AdamW moments, about 3 times
 its float32 parameters); the wall time is extrapolated from a short timing probe
 of that trial (its build, a few training steps and one evaluation), so it is an
@@ -18,12 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tune_seeds.plan import share_kept
 from tune_seeds.tuning.preflight import PreflightError, local_storage, nearest_existing
+from tune_seeds.tuning.trainable import threads_for
+
+# torch, transformers and the trial's modules (which need both) are imported where a
+# trial is built or measured, so that the plan's arithmetic imports in a blink.
 
 if TYPE_CHECKING:
     from tune_seeds.trial.config import TrainConfig
     from tune_seeds.trial.data import PreparedData
-    from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec
+    from tune_seeds.tuning.spec import SweepSpec
 
 PROBE_STEPS = 3
 
@@ -49,62 +54,47 @@ class Compute:
     recomputed: int = 0
 
 
-def kept_trials(scheduler: SchedulerSpec, trials: int, total: int) -> int:
-    """Trials early discarding continues past the milestone, read off its plan:
-    ``planned = trials * milestone + kept * (total - milestone)``, whatever the cohorts."""
-    milestone = scheduler.milestone(total)
-    return (scheduler.planned_evals(trials, total) - trials * milestone) // (total - milestone)
-
-
 def sweep_compute(spec: SweepSpec) -> Compute:
     """What the sweep's scheduler trains, against FIFO on the same trials."""
-    scheduler, trials, total = spec.scheduler, spec.trial_count, spec.train.total_evals
+    setup, trials, total = spec.setup, spec.trial_count, spec.train.total_evals
     fifo = trials * total
-    used = scheduler.planned_evals(trials, total)
-    if scheduler.name == "fifo":
-        return Compute(used, fifo, 0, "FIFO trains every trial to the end")
-    if used is None:
-        what = "ASHA stops" if scheduler.name == "asha" else "HyperBand pauses and stops"
-        return Compute(None, fifo, 0, f"{what} trials by their scores as they come: at most "
-                       "the FIFO figure")
-    milestone, cohort_size = scheduler.milestone(total), scheduler.cohort_size
-    kept = kept_trials(scheduler, trials, total)
+    kind, plan = setup.kind, setup.plan
+    if plan is None:
+        return Compute(None, fifo, 0, f"{kind.label} {kind.acts} trials by their scores as they "
+                       "come: at most the FIFO figure")
+    if not plan.discards:
+        return Compute(plan.cost, fifo, 0, f"{kind.label} trains every trial to the end")
+    cohort_size = plan.cohort_size
     cohorts = (
         f" (in {math.ceil(trials / cohort_size)} cohorts of up to {cohort_size})"
         if cohort_size is not None and cohort_size < trials else ""
     )
-    recomputed = (f"; --pause-mode recompute retrains the {kept} kept trials' first "
-                  f"{milestone} intervals once more, {kept * milestone:,} intervals"
-                  if spec.pause_mode == "recompute" else "")
-    return Compute(used, fifo, kept, f"every trial trains {milestone} of {total} intervals, "
-                   f"the best {kept} go on to the end{cohorts}{recomputed}",
-                   recomputed=kept * milestone if spec.pause_mode == "recompute" else 0)
+    recompute = spec.pause_mode == "recompute"
+    again = plan.keep * plan.milestone
+    recomputed = (f"; --pause-mode recompute retrains the {plan.keep} kept trials' first "
+                  f"{plan.milestone} intervals once more, {again:,} intervals"
+                  if recompute else "")
+    return Compute(plan.cost, fifo, plan.keep,
+                   f"every trial trains {plan.milestone} of {total} intervals, the best "
+                   f"{plan.keep} go on to the end{cohorts}{recomputed}",
+                   recomputed=again if recompute else 0)
 
 
 def paused_checkpoints(spec: SweepSpec, running: int) -> tuple[int, str]:
     """Most checkpoints on disk at once, and why (one per trial that holds one)."""
     trials, total = spec.trial_count, spec.train.total_evals
-    scheduler = spec.scheduler
     if spec.keep_checkpoints:
         return trials, "--keep-checkpoints keeps every trial's last checkpoint"
     periodic = 0 < spec.checkpoint_every < total
-    if scheduler.name == "early-discard" and spec.pause_mode == "recompute":
+    paused = spec.setup.peak_paused(trials)
+    if paused is not None and spec.pause_mode == "recompute":
         if not periodic:
             return 0, "--pause-mode recompute keeps no weights, and no --checkpoint-every"
         return min(trials, running), (
-            "--pause-mode recompute keeps no weights at the milestone; one periodic "
+            "--pause-mode recompute keeps no weights where trials pause; one periodic "
             "checkpoint per running trial")
-    if scheduler.name == "early-discard":
-        if scheduler.cohort_size is None:
-            return trials, "early-discard without --cohort-size pauses every trial at the milestone"
-        size = scheduler.cohort_size
-        kept = kept_trials(scheduler, size, total)
-        return min(trials, size + kept), (
-            f"a cohort of {size} paused at the milestone, plus the {kept} kept trials of the "
-            "cohort before"
-        )
-    if scheduler.name == "hyperband":
-        return trials, "HyperBand may hold every trial paused at a rung"
+    if paused is not None:
+        return paused
     if periodic:
         every = spec.checkpoint_every
         return min(trials, running), f"one per running trial (--checkpoint-every {every})"
@@ -157,7 +147,6 @@ def timing_probe(spec: SweepSpec, data: PreparedData, steps: int = PROBE_STEPS) 
     import torch
 
     from tune_seeds.trial.training import Trial
-    from tune_seeds.tuning.trainable import threads_for
 
     threads = threads_for(spec.cpus_per_trial)
     device = "cuda" if spec.gpus_per_trial and torch.cuda.is_available() else "cpu"
@@ -342,6 +331,13 @@ DISK_SHARE = 0.8
 """Share of the free space a sweep's paused checkpoints may take by default."""
 
 
+def pauses_every_trial(spec: SweepSpec) -> bool:
+    """Whether the sweep pauses every trial at once, at the milestone: early discarding
+    with no cohorts."""
+    plan = spec.setup.plan
+    return plan is not None and plan.discards and plan.cohort_size is None
+
+
 def disk_bounded_cohort(
     spec: SweepSpec, ckpt_bytes: int, free: int | None, max_bytes: float | None = None
 ) -> int | None:
@@ -349,28 +345,28 @@ def disk_bounded_cohort(
 
     Early discarding pauses a whole cohort at the milestone with one checkpoint each,
     and a cohort is decided while the kept trials of the one before may still hold
-    theirs: the peak is ``cohort + kept(cohort)`` checkpoints. Without ``--cohort-size``
+    theirs: the peak is ``cohort + keep(cohort)`` checkpoints
+    (:func:`~tune_seeds.plan.share_kept`). Without ``--cohort-size``
     the cohort is the whole sweep; this picks the largest cohort whose peak fits in
     ``max_bytes`` (``--max-checkpoint-gb``) or else ``DISK_SHARE`` of the free space.
-    Nothing to bound for other schedulers, with ``--pause-mode recompute`` (no weights
-    are kept) or an explicit ``--cohort-size``.
+    Nothing to bound unless the sweep pauses every trial at once
+    (:func:`pauses_every_trial`) with a checkpoint each (not ``--pause-mode recompute``).
 
     Raises ``ValueError`` when not even a cohort of two fits.
     """
-    scheduler = spec.scheduler
-    if (scheduler.name != "early-discard" or spec.pause_mode != "checkpoint"
-            or scheduler.cohort_size is not None):
-        return scheduler.cohort_size
+    if spec.pause_mode != "checkpoint" or not pauses_every_trial(spec):
+        return spec.scheduler.cohort_size
+    plan = spec.setup.plan
+    assert plan is not None and plan.keep_share is not None, "a sweep keeps a share"
     limits = [m for m in (max_bytes, None if free is None else DISK_SHARE * free)
               if m is not None]
     if not limits:
         return None
     fit = int(min(limits) // ckpt_bytes)
-    total, trials = spec.train.total_evals, spec.trial_count
-    if trials <= fit:
+    if plan.started <= fit:
         return None
-    cohort = max((c for c in range(2, fit + 1)
-                  if c + kept_trials(scheduler, c, total) <= fit), default=None)
+    cohort = max((c for c in range(2, fit + 1) if c + share_kept(plan.keep_share, c) <= fit),
+                 default=None)
     if cohort is None:
         binding = _binding_limit(spec.storage_path, free, max_bytes)
         raise PreflightError(

@@ -13,7 +13,9 @@ turns into exit code 2) with one line naming what was asked and what is there:
 - :func:`wait_for_resources`: the same against the nodes of a running cluster,
   waiting a bounded time where the cluster may autoscale.
 
-Only :func:`wait_for_resources` needs Ray (connected); the rest is plain Python.
+Only :func:`wait_for_resources` needs Ray (connected) and :func:`local_gpus` torch; they
+import them themselves, so that the rest (which :mod:`tune_seeds.tuning.spec` imports) is
+plain Python.
 """
 
 from __future__ import annotations

@@ -85,9 +85,9 @@ def near_square_grid(
     The grid has ``rows = ceil(sqrt(n))`` WI seeds (fewer if the WI range is
     short, more columns then) and enough DO seeds to hold ``n`` pairs, both taken
     from the start of their ranges; the pairs are the first ``n`` in row-major
-    order. Raises ``ValueError`` when the ranges cannot hold ``n`` pairs.
+    order. The ranges must hold ``n`` pairs (a sweep's spec checks that).
     """
-    _check_num_samples(num_samples, len(wi_seeds) * len(do_seeds))
+    _assert_room(num_samples, wi_seeds, do_seeds)
     rows = min(math.ceil(math.sqrt(num_samples)), len(wi_seeds))
     cols = math.ceil(num_samples / rows)
     if cols > len(do_seeds):
@@ -104,21 +104,17 @@ def random_pairs(
     Draws indices into the WI x DO product, so the result depends only on the two
     ranges, ``num_samples`` and ``seed``.
     """
+    _assert_room(num_samples, wi_seeds, do_seeds)
     total = len(wi_seeds) * len(do_seeds)
-    _check_num_samples(num_samples, total)
     picks = np.random.default_rng(seed).choice(total, size=num_samples, replace=False)
     n_do = len(do_seeds)
     return [(int(wi_seeds[i // n_do]), int(do_seeds[i % n_do])) for i in picks]
 
 
-def _check_num_samples(num_samples: int, total: int) -> None:
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
-    if num_samples > total:
-        raise ValueError(
-            f"num_samples={num_samples} is more than the {total} distinct (WI, DO) pairs "
-            "of the seed ranges; widen --wi-seeds/--do-seeds"
-        )
+def _assert_room(num_samples: int, wi_seeds: Sequence[int], do_seeds: Sequence[int]) -> None:
+    # SweepSpec refuses a count the ranges cannot hold; other callers are this module's tests.
+    assert 1 <= num_samples <= len(wi_seeds) * len(do_seeds), (
+        f"{num_samples} distinct pairs from {len(wi_seeds)} x {len(do_seeds)} seeds")
 
 
 def _pair_of(config: dict[str, Any]) -> Pair:
@@ -284,6 +280,7 @@ def optuna_search(
     TPE models each seed separately, so it can learn that some WI seeds (or DO
     seeds) do better across partners, which the paper found to be the case.
     """
+    # Optuna only for --search optuna: it takes about a second to import.
     import optuna
     from optuna.distributions import CategoricalDistribution
     from ray.tune.search.optuna import OptunaSearch
@@ -309,6 +306,8 @@ def build_searcher(
 ) -> tuple[Searcher, int]:
     """The searcher of a sweep and the number of trials it will hand out.
 
+    Takes what a :class:`~tune_seeds.tuning.spec.SweepSpec` holds, which it checked.
+
     Args:
         search: ``grid``, ``random`` or ``optuna``.
         wi_seeds, do_seeds: the seed ranges (see :func:`parse_seed_range`).
@@ -316,10 +315,7 @@ def build_searcher(
         seed: seed of ``random`` draws and of the Optuna sampler.
         metric, mode: what Optuna maximizes (the trial's best score by default).
     """
-    if search not in SEARCHES:
-        raise ValueError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
-    if not wi_seeds or not do_seeds:
-        raise ValueError("both seed ranges must hold at least one seed")
+    assert search in SEARCHES, search
     if search == "grid":
         pairs = (
             full_grid(wi_seeds, do_seeds)
@@ -327,9 +323,8 @@ def build_searcher(
             else near_square_grid(num_samples, wi_seeds, do_seeds)
         )
         return PairList(pairs), len(pairs)
-    if num_samples is None:
-        raise ValueError(f"--search {search} needs --num-samples")
+    assert num_samples is not None, f"--search {search} draws --num-samples pairs"
     if search == "random":
         return PairList(random_pairs(num_samples, wi_seeds, do_seeds, seed)), num_samples
-    _check_num_samples(num_samples, len(wi_seeds) * len(do_seeds))
+    _assert_room(num_samples, wi_seeds, do_seeds)
     return optuna_search(wi_seeds, do_seeds, seed, metric, mode), num_samples

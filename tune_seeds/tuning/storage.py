@@ -9,7 +9,8 @@ version to resume with. And it records a fingerprint of the sweep's settings and
 
 A ``sweep.json`` is read strictly (:func:`load_spec`): not JSON, a key missing or one
 unknown is a :class:`SweepFileError` naming the file and the key, never a default
-quietly taking the place of what the sweep ran with.
+quietly taking the place of what the sweep ran with. Settings renamed since
+(:data:`RENAMED`) are read under their new names.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 from ray.tune import Callback
 
+from tune_seeds.schedulers.kinds import SchedulerSpec
 from tune_seeds.trial.config import TrainConfig
-from tune_seeds.tuning.spec import SPEC_FILE, SchedulerSpec, SweepSpec, expand_path
+from tune_seeds.tuning.spec import SPEC_FILE, SweepSpec, expand_path
 
 SAVED_EXTRAS = frozenset({"code_version", "fingerprint"})
 """Keys of ``sweep.json`` beside the spec's own."""
@@ -33,6 +36,8 @@ LATER_KEYS = {"": frozenset({"pause_mode", "predictions"}),
               "train": frozenset({"optimizer_impl", "precision", "deterministic"})}
 """Settings added after the first recorded sweeps, which their ``sweep.json`` lacks (the
 spec's ``from_dict`` fills them in); every other key must be there."""
+RENAMED = {"scheduler.keep": "scheduler.keep_share"}
+"""Settings renamed since sweeps were first saved, by dotted name: old -> new."""
 
 
 class SweepFileError(ValueError):
@@ -41,8 +46,6 @@ class SweepFileError(ValueError):
 
 def fs_and_path(uri: str) -> tuple[Any, str]:
     """The pyarrow filesystem of a local path or URI, and the path within it."""
-    import pyarrow.fs
-
     return pyarrow.fs.FileSystem.from_uri(expand_path(uri))
 
 
@@ -97,8 +100,6 @@ def spec_file(storage_path: str, name: str) -> str:
 
 
 def _read_saved(storage_path: str, name: str) -> dict[str, Any]:
-    import pyarrow.fs
-
     fs, path = fs_and_path(f"{expand_path(storage_path).rstrip('/')}/{name}")
     spec_path = f"{path}/{SPEC_FILE}"
     if fs.get_file_info(spec_path).type != pyarrow.fs.FileType.File:
@@ -111,6 +112,22 @@ def _read_saved(storage_path: str, name: str) -> dict[str, Any]:
         raise SweepFileError(f"{spec_path}: not valid JSON ({err})") from None
     if not isinstance(saved, dict):
         raise SweepFileError(f"{spec_path}: not a JSON object")
+    return renamed(saved)
+
+
+def renamed(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved spec with the settings of :data:`RENAMED` under their new names, in the
+    settings and in the fingerprint's digests of them (a digest is of the value, so it
+    still matches), so that a sweep saved before a renaming resumes and is checked."""
+    digests = (saved.get("fingerprint") or {}).get("settings")
+    for old, new in RENAMED.items():
+        section, _, key = old.rpartition(".")
+        values = saved.get(section) if section else saved
+        new_key = new.rpartition(".")[2]
+        if isinstance(values, dict) and key in values and new_key not in values:
+            values[new_key] = values.pop(key)
+        if isinstance(digests, dict) and old in digests and new not in digests:
+            digests[new] = digests.pop(old)
     return saved
 
 
@@ -164,8 +181,6 @@ def version_notice(storage_path: str, name: str) -> str | None:
 
 def _checkpoint_dirs(trial: Any) -> tuple[Any, list[str]]:
     """The storage filesystem of a Tune trial, and its ``checkpoint_*`` folders."""
-    import pyarrow.fs
-
     storage = trial.storage
     fs, root = storage.storage_filesystem, storage.trial_fs_path
     entries = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))

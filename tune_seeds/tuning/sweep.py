@@ -5,8 +5,9 @@
 1. :func:`~tune_seeds.tuning.connect.connect` starts an embedded Ray (dashboard on
    127.0.0.1 with Ray's token authentication) or joins a cluster.
 2. :func:`build_tuner` wires the pieces: the seed pairs of :mod:`tune_seeds.tuning.search`,
-   a scheduler (:mod:`tune_seeds.schedulers.factory`, every budget in evaluation
-   intervals with ``time_attr="eval_index"``), the function trainable of
+   a scheduler (the sweep's :attr:`~tune_seeds.tuning.spec.SweepSpec.setup`, from
+   :mod:`tune_seeds.schedulers.kinds`, every budget in evaluation intervals with
+   ``time_attr="eval_index"``), the function trainable of
    :mod:`tune_seeds.tuning.trainable` with its CPUs/GPUs (fractional GPUs let several
    trials share one), retries from checkpoints (``FailureConfig``), the results-tables
    callback, checkpoint retention, and what the console shows
@@ -39,14 +40,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import ray
+from ray import cloudpickle, tune
 from ray.tune import Callback
 
-from tune_seeds.schedulers.factory import Scheduling, build, callbacks_for
+from tune_seeds.schedulers.kinds import callbacks_for
+
+# Through its module: tests replace its seed_trial.
+from tune_seeds.tuning import trainable as trial_function
+from tune_seeds.tuning.atomic_sync import atomic_snapshots
 from tune_seeds.tuning.connect import connect
 from tune_seeds.tuning.preflight import wait_for_resources
-from tune_seeds.tuning.progress import environment, tune_file_loggers
+from tune_seeds.tuning.progress import (
+    ProgressLine,
+    environment,
+    status_table,
+    tune_environment,
+    tune_file_loggers,
+    worker_runtime_env,
+)
+from tune_seeds.tuning.results import ResultsTables
 from tune_seeds.tuning.search import build_searcher
-from tune_seeds.tuning.spec import SchedulerSpec, SweepSpec, expand_path
+from tune_seeds.tuning.spec import SweepSpec, expand_path
 from tune_seeds.tuning.storage import DropFinishedCheckpoints, DropPartialCheckpoints, save_spec
 
 
@@ -87,8 +102,6 @@ class StopWhenDiskFull(Callback):
         logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietDiskFull())
 
     def _check(self, trial: Any) -> None:
-        from ray import cloudpickle
-
         try:
             with open(trial.pickled_error_file, "rb") as f:
                 error = cloudpickle.load(f)
@@ -114,23 +127,10 @@ class StopWhenDiskFull(Callback):
             raise DiskFull(self._full)
 
 
-def scheduling(spec: SchedulerSpec, total_evals: int) -> Scheduling:
-    """The sweep's scheduler and its pause points (:func:`tune_seeds.schedulers.factory.build`)."""
-    return build(
-        spec.name, total_evals, metric=spec.metric, milestone=spec.milestone(total_evals),
-        keep=spec.keep, cohort_size=spec.cohort_size, rank_by=spec.rank_by,
-        grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
-    )
-
-
-def pause_points(spec: SchedulerSpec, total_evals: int) -> frozenset[int]:
-    """Evaluations after which the scheduler may pause a trial: they need a checkpoint."""
-    return scheduling(spec, total_evals).pause_points
-
-
-def build_scheduler(spec: SchedulerSpec, total_evals: int) -> Any:
-    """The Tune scheduler, with ``time_attr="eval_index"`` and budgets in evaluations."""
-    return scheduling(spec, total_evals).scheduler
+def build_scheduler(spec: SweepSpec) -> Any:
+    """The sweep's Tune scheduler, with ``time_attr="eval_index"`` and budgets in
+    evaluations (a new one each call: schedulers hold state)."""
+    return spec.setup.build().scheduler
 
 
 def build_trainable(
@@ -141,14 +141,10 @@ def build_trainable(
     ``train_func`` replaces :func:`~tune_seeds.tuning.trainable.seed_trial` (tests wrap
     it, e.g. to fail a trial once); ``params`` go to it beside the sweep's own.
     """
-    from ray import tune
-
-    from tune_seeds.tuning.trainable import labelled_trainable, seed_trial
-
-    pauses = sorted(pause_points(spec.scheduler, spec.train.total_evals))
+    pauses = sorted(spec.setup.pause_points)
     recompute = spec.pause_mode == "recompute"
     trainable = tune.with_parameters(
-        train_func or seed_trial,
+        train_func or trial_function.seed_trial,
         train_config=spec.train.to_dict(),
         checkpoint_at=[] if recompute else pauses,
         recompute_at=pauses if recompute else [],
@@ -161,7 +157,7 @@ def build_trainable(
         resources["gpu"] = spec.gpus_per_trial
     # Resources go on the function, where Tune's wrapper picks them up, so that the
     # class naming each actor by its seed pair is the outermost layer.
-    return labelled_trainable(tune.with_resources(trainable, resources))
+    return trial_function.labelled_trainable(tune.with_resources(trainable, resources))
 
 
 def build_tuner(
@@ -177,16 +173,11 @@ def build_tuner(
     saves the imports of a new worker, but the actor keeps the repr (the seed pair the
     dashboard shows) of its first trial.
     """
-    from ray import tune
-
-    from tune_seeds.tuning.progress import ProgressLine, status_table
-    from tune_seeds.tuning.results import ResultsTables
-
     total = spec.train.total_evals
     searcher, num_samples = build_searcher(
         spec.search, spec.wi_seeds, spec.do_seeds, spec.num_samples, spec.seed
     )
-    scheduler = build_scheduler(spec.scheduler, total)
+    scheduler = build_scheduler(spec)
     callbacks = [
         ResultsTables(spec.tables_dir, spec.train.task, total, spec.tables_every_s),
         *callbacks_for(scheduler),
@@ -196,8 +187,7 @@ def build_tuner(
         *(extra_callbacks or []),
     ]
     if verbose >= 1:
-        planned = spec.scheduler.planned_evals(spec.trial_count, total)
-        callbacks.append(ProgressLine(spec.trial_count, total, planned))
+        callbacks.append(ProgressLine(spec.trial_count, total, spec.setup.planned_compute))
     max_concurrent = None if spec.limit_by_cpus else spec.max_concurrent
     return tune.Tuner(
         trainable if trainable is not None else build_trainable(spec),
@@ -220,15 +210,9 @@ def build_tuner(
 def restore_tuner(spec: SweepSpec, trainable: Any = None) -> Any:
     """Continue the sweep saved at ``spec.experiment_path``; errored trials run again.
 
-    A damaged experiment state (a driver killed while Tune wrote it, before
-    :func:`~tune_seeds.tuning.atomic_sync.atomic_snapshots`) is a ``ValueError``: Tune itself
-    would start the sweep again from scratch."""
-    from ray import tune
-
-    from tune_seeds.tuning.atomic_sync import check_snapshot
-
-    if spec.is_local:
-        check_snapshot(spec.experiment_path.removeprefix("file://"))
+    The caller has checked its experiment state
+    (:func:`~tune_seeds.tuning.atomic_sync.check_snapshot`, as ``run_sweep.py`` does before
+    Ray starts): Tune would start a damaged one again from scratch."""
     return tune.Tuner.restore(
         spec.experiment_path,
         trainable=trainable if trainable is not None else build_trainable(spec),
@@ -320,11 +304,6 @@ def run_sweep(
     :class:`~tune_seeds.tuning.preflight.PreflightError`, with nothing written, when no node
     can hold a trial (after waiting up to ``autoscale_wait_s`` on a cluster).
     """
-    import ray
-
-    from tune_seeds.tuning.atomic_sync import atomic_snapshots
-    from tune_seeds.tuning.progress import tune_environment, worker_runtime_env
-
     owns_ray = not ray.is_initialized()
     if owns_ray:
         cpus = embedded_cpus(spec) if address is None else None

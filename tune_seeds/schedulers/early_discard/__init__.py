@@ -9,7 +9,7 @@ driver was killed outright).
 The package, as Ray's ASHA is a scheduler over its ``_Bracket``:
 
 - :mod:`.policy`: the pure policy: ranking, how many to keep, the best-so-far score,
-  the planned compute, argument checks;
+  argument checks;
 - :mod:`.book`: the cohort bookkeeping (:class:`~.book.CohortBook`), with the members'
   states as an enum (:class:`~.book.MemberState`) and no copy of anything the trials'
   own statuses say; pure Python, saved and restored as plain JSON;
@@ -37,7 +37,6 @@ from tune_seeds.schedulers.early_discard.policy import (
     best_so_far,
     config_key,
     n_keep,
-    planned_compute,
     rank_members,
     validate,
 )
@@ -71,7 +70,6 @@ __all__ = [
     "best_so_far",
     "config_key",
     "n_keep",
-    "planned_compute",
     "rank_members",
     "validate",
 ]

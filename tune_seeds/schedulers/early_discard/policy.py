@@ -4,7 +4,6 @@
 - :func:`n_keep`: how many trials of a cohort continue;
 - :func:`rank_members`: the order in which a cohort's candidates are kept;
 - :func:`best_so_far`: the running best score (the paper ranks by it);
-- :func:`planned_compute`: what a sweep will spend if no trial fails;
 - :func:`validate`: the scheduler's arguments, with a clear error for each mistake.
 """
 
@@ -15,6 +14,8 @@ import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
+
+from tune_seeds.plan import share_kept
 
 
 class Rankable(Protocol):
@@ -35,17 +36,14 @@ def config_key(config: dict[str, Any]) -> str:
 
 def n_keep(keep: int | float, n_candidates: int) -> int:
     """Trials kept out of ``n_candidates``: ``keep`` itself for an int (at most all),
-    else the fraction rounded up and at least one.
+    else a share, by :func:`~tune_seeds.plan.share_kept` (rounded up, at least one).
 
     >>> n_keep(4, 3), n_keep(0.25, 16), n_keep(0.25, 15), n_keep(0.3, 10), n_keep(0.5, 0)
     (3, 4, 4, 3, 0)
     """
-    if n_candidates == 0:
-        return 0
     if isinstance(keep, int):
         return min(keep, n_candidates)
-    # The tolerance keeps 0.3 * 10 = 3.0000000000000004 from becoming 4.
-    return max(1, min(n_candidates, math.ceil(keep * n_candidates - 1e-9)))
+    return share_kept(keep, n_candidates)
 
 
 def rank_members(members: Iterable[R], mode: str) -> list[R]:
@@ -71,27 +69,6 @@ def best_so_far(best: float | None, value: float, mode: str) -> float | None:
     if best is None:
         return value
     return max(best, value) if mode == "max" else min(best, value)
-
-
-def planned_compute(
-    num_trials: int, milestone: int, keep: int | float, max_t: int, cohort_size: int | None = None
-) -> int:
-    """Compute this scheduler will spend on ``num_trials`` if none fails, in ``time_attr`` units.
-
-    Each cohort (the last one may be smaller) keeps its share by the scheduler's own
-    rule, so a plan quoted before the sweep matches the decisions it will make.
-
-    Example:
-        >>> planned_compute(16, milestone=8, keep=0.25, max_t=30)
-        216
-        >>> planned_compute(10, milestone=8, keep=0.5, max_t=30, cohort_size=4)  # 2 + 2 + 1 kept
-        190
-    """
-    from tune_seeds.schedulers.compute import early_discard_compute
-
-    size = cohort_size or max(num_trials, 1)
-    cohorts = [min(size, num_trials - first) for first in range(0, num_trials, size)]
-    return sum(early_discard_compute(n, milestone, n_keep(keep, n), max_t) for n in cohorts)
 
 
 def validate(
