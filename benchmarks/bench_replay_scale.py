@@ -27,6 +27,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+import ray
+
+from tune_seeds.plan import EarlyDiscardPlan
+from tune_seeds.replay.synthetic import synthetic_curves
+from tune_seeds.replay.trainable import ReplayCurves, run_replay
+from tune_seeds.schedulers.kinds import KINDS, Setup
+
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
@@ -77,13 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-    # Ray and the modules built on it take seconds to import: not before --help.
-    import ray
-
-    from tune_seeds.replay.synthetic import synthetic_curves
-    from tune_seeds.replay.trainable import ReplayCurves, run_replay
-    from tune_seeds.schedulers.factory import build
-
     curves = synthetic_curves(25, 25, n_evals=30, seed=0, n_trials=max(sizes))
     packed = ReplayCurves.from_table(curves)
     report = {
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 report["runs"].append({"trials": n, "skipped": True,
                                        "projected_s": per_trial_s * n})
                 continue
-            built = build("early-discard", 30, milestone=args.milestone, keep=args.keep,
-                          cohort_size=args.cohort_size)
+            plan = EarlyDiscardPlan.keeping_share(n, args.milestone, args.keep, 30,
+                                                  args.cohort_size)
+            built = Setup(KINDS["early-discard"], 30, plan=plan).build()
             load = os.getloadavg()
             with tempfile.TemporaryDirectory() as storage, PeakRSS() as mem:
                 run = run_replay(packed, packed.ids[:n], built.scheduler, storage_path=storage,
