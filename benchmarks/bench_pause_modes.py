@@ -79,7 +79,7 @@ def run_mode(mode: str, args: argparse.Namespace, storage: Path) -> dict:
                         num_hidden_layers=args.num_hidden_layers, precision=args.precision)
     spec = SweepSpec(
         train=train, search="random", num_samples=args.num_samples, seed=args.seed,
-        scheduler=SchedulerSpec("early-discard", discard_at=args.discard_at, keep=0.5),
+        scheduler=SchedulerSpec("early-discard", discard_at=args.discard_at, keep_share=0.5),
         storage_path=str(storage), name=mode, pause_mode=mode, checkpoint_every=0,
         tables_every_s=0.0,
     )
@@ -90,7 +90,7 @@ def run_mode(mode: str, args: argparse.Namespace, storage: Path) -> dict:
     wall = time.perf_counter() - start
     trials, curves = load_results(spec.tables_dir)
     kept = int((trials["stopped_by"] == "completed").sum())
-    milestone = spec.scheduler.milestone(train.total_evals)
+    milestone = spec.setup.plan.milestone
     recomputed = kept * milestone if mode == "recompute" else 0
     return {
         "mode": mode, "peak_disk_bytes": disk.peak, "wall_s": wall,
