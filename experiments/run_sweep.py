@@ -52,6 +52,7 @@ from tune_seeds.reporting.report import format_summary, sweep_report
 from tune_seeds.schedulers.kinds import RANK_BY, SWEEP_KINDS, SchedulerSpec
 from tune_seeds.schedulers.stall import SweepStalled
 from tune_seeds.tables import load_results
+from tune_seeds.trial.compiled import add_compile_arguments
 from tune_seeds.trial.config import (
     CLI_OPTIONS,
     DROPOUT_SEEDS,
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dev-examples", type=count, help="seeded dev subset (default all)")
     g.add_argument("--subset-seed", type=number(int, 0), default=0)
     add_precision_arguments(g)
+    add_compile_arguments(g)
     g.add_argument("--num-hidden-layers", type=count,
                    help="cut the model to its first layers (tests and smoke runs)")
     g.add_argument("--cache-dir", help="tokenization cache (default $TUNE_SEEDS_CACHE or "

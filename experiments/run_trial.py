@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tune_seeds.atomic import atomic_path
+from tune_seeds.trial.compiled import add_compile_arguments
 from tune_seeds.trial.config import (
     CLI_OPTIONS,
     DROPOUT_SEEDS,
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout-seed", choices=DROPOUT_SEEDS,
                    help="which seed drives dropout: do (paper, default) or wi (Hugging Face)")
     add_precision_arguments(p)
+    add_compile_arguments(p)
     p.add_argument("--num-hidden-layers", type=positive_int,
                    help="cut the model to its first layers (quick checks)")
     p.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1),

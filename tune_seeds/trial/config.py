@@ -37,11 +37,12 @@ PRESETS = ("default", "paper")
 CLI_OPTIONS = (
     "lr", "batch_size", "epochs", "max_length", "evals_per_epoch", "optimizer",
     "dropout_seed", "train_examples", "dev_examples", "num_hidden_layers", "precision",
-    "deterministic", "optimizer_impl",
+    "deterministic", "optimizer_impl", "torch_compile", "pad_to_multiple_of",
 )
 """Fields that the command-line tools expose under the same name (``--batch-size``)."""
 DROPOUT_SEEDS = ("do", "wi")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE_MODES = ("off", "eval", "all")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ class TrainConfig:
             ``fp32``, ``bf16`` or ``fp16``; see :mod:`tune_seeds.trial.precision`.
         deterministic: PyTorch's settings for reproducible runs (None: on for a CPU,
             where they cost nothing, off for a GPU, where they cost speed).
+        torch_compile: ``"off"``, ``"eval"`` or ``"all"``: which forward passes run
+            through ``torch.compile`` (:mod:`tune_seeds.trial.compiled`).
+        pad_to_multiple_of: pad every batch to a multiple of this many tokens (None: to
+            its longest example); few widths let compiled code be reused.
         glue_dir: GLUE data directory (None: ``GLUE_DIR``, else the Hub).
         cache_dir: where tokenized data is cached (None: ``TUNE_SEEDS_CACHE`` or
             ``~/.cache/tune-seeds``).
@@ -104,6 +109,8 @@ class TrainConfig:
     threads: int | None = None
     precision: str = "auto"
     deterministic: bool | None = None
+    torch_compile: str = "off"
+    pad_to_multiple_of: int | None = None
     glue_dir: str | None = None
     cache_dir: str | None = None
 
@@ -113,7 +120,8 @@ class TrainConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_examples", "dev_examples", "num_hidden_layers", "threads"):
+        for name in ("train_examples", "dev_examples", "num_hidden_layers", "threads",
+                     "pad_to_multiple_of"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be at least 1 (or unset), got {value}")
@@ -126,6 +134,10 @@ class TrainConfig:
         if self.optimizer_impl not in OPTIMIZER_IMPLS:
             raise ValueError(
                 f"optimizer_impl must be one of {OPTIMIZER_IMPLS}, got {self.optimizer_impl!r}"
+            )
+        if self.torch_compile not in COMPILE_MODES:
+            raise ValueError(
+                f"torch_compile must be one of {COMPILE_MODES}, got {self.torch_compile!r}"
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")

@@ -150,6 +150,15 @@ def subset_indices(total: int, n: int | None, seed: int, what: str) -> np.ndarra
     return np.sort(rng.choice(total, size=n, replace=False))
 
 
+def padded_width(longest: int, multiple: int | None) -> int:
+    """The width of a batch whose longest example has ``longest`` tokens.
+
+    >>> padded_width(37, 16), padded_width(37, None), padded_width(48, 16)
+    (48, 37, 48)
+    """
+    return longest if not multiple else -(-longest // multiple) * multiple
+
+
 @dataclass
 class TokenizedSplit:
     """Token ids of a split, stored flat: example ``i`` is ``ids[offsets[i]:offsets[i+1]]``."""
@@ -174,11 +183,15 @@ class TokenizedSplit:
             self.ids[take], self.type_ids[take], offsets, self.labels[indices], self.pad_id
         )
 
-    def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        """Model inputs padded to the longest example of the batch (dynamic padding)."""
+    def batch(
+        self, indices: Sequence[int] | np.ndarray | torch.Tensor,
+        pad_to_multiple_of: int | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Model inputs padded to the longest example of the batch (dynamic padding), or
+        to the next multiple of ``pad_to_multiple_of`` tokens."""
         idx = np.asarray(indices, dtype=np.int64)
         lengths = self.offsets[idx + 1] - self.offsets[idx]
-        width = int(lengths.max())
+        width = padded_width(int(lengths.max()), pad_to_multiple_of)
         ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
         types = np.zeros((len(idx), width), dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)

@@ -41,6 +41,7 @@ import torch
 from torch.profiler import record_function
 
 from tune_seeds.atomic import atomic_path
+from tune_seeds.trial.compiled import compile_model
 from tune_seeds.trial.config import TrainConfig, with_legacy_defaults
 from tune_seeds.trial.data import PreparedData, TokenizedSplit, prepare_data
 from tune_seeds.trial.model import build_model
@@ -141,6 +142,7 @@ class Trial:
         self.model = build_model(
             config.model, self.task.num_labels, self.wi_seed, config.num_hidden_layers
         ).to(self.device)
+        self._train_forward, self._eval_forward = compile_model(self.model, config.torch_compile)
         self.optimizer = make_optimizer(
             self.model, config.optimizer, config.lr, config.weight_decay, config.optimizer_impl
         )
@@ -199,14 +201,15 @@ class Trial:
         epoch, position = divmod(self.step, self.steps_per_epoch)
         bs = self.config.batch_size
         with record_function("batching"):
-            batch = self._to_device(
-                self.data.train.batch(self.orders[epoch][position * bs : (position + 1) * bs])
-            )
+            batch = self._to_device(self.data.train.batch(
+                self.orders[epoch][position * bs : (position + 1) * bs],
+                self.config.pad_to_multiple_of,
+            ))
         self.model.train()
         with self.dropout.active():
             # The loss's cross-entropy is on autocast's float32 list: reduced in fp32.
             with record_function("forward"), autocast(self.precision, self.device):
-                loss = self.model(**batch).loss
+                loss = self._train_forward(**batch).loss
             with record_function("backward"):
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
         with record_function("clipping"):
@@ -285,10 +288,10 @@ class Trial:
         batches = []
         for start in range(0, len(order), size):
             idx = order[start : start + size]
-            batch = self._to_device(split.batch(idx))
+            batch = self._to_device(split.batch(idx, self.config.pad_to_multiple_of))
             labels = batch.pop("labels")
             with autocast(self.precision, self.device):
-                logits = self.model(**batch).logits
+                logits = self._eval_forward(**batch).logits
             logits = logits.float()
             loss_sum += torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
             batches.append((idx, logits.argmax(dim=-1), logits.softmax(dim=-1)[:, -1]))

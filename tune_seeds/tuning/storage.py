@@ -33,7 +33,8 @@ from tune_seeds.tuning.spec import SPEC_FILE, SweepSpec, expand_path
 SAVED_EXTRAS = frozenset({"code_version", "fingerprint"})
 """Keys of ``sweep.json`` beside the spec's own."""
 LATER_KEYS = {"": frozenset({"pause_mode", "predictions"}),
-              "train": frozenset({"optimizer_impl", "precision", "deterministic"})}
+              "train": frozenset({"optimizer_impl", "precision", "deterministic",
+                                  "torch_compile", "pad_to_multiple_of"})}
 """Settings added after the first recorded sweeps, which their ``sweep.json`` lacks (the
 spec's ``from_dict`` fills them in); every other key must be there."""
 RENAMED = {"scheduler.keep": "scheduler.keep_share"}
