@@ -34,6 +34,7 @@ import argparse
 
 import torch
 
+from tune_seeds.cli import number
 from tune_seeds.trial.config import COMPILE_MODES
 
 RECOMPILE_LIMIT = 64
@@ -77,7 +78,7 @@ def add_compile_arguments(parser: argparse._ActionsContainer) -> None:
         "--pad-to-multiple-of so that there are few shapes",
     )
     parser.add_argument(
-        "--pad-to-multiple-of", type=int, metavar="N",
+        "--pad-to-multiple-of", type=number(int, 1), metavar="N",
         help="pad every batch to a multiple of N tokens (default: to its longest "
         "example); 16 leaves MRPC four widths",
     )
