@@ -38,7 +38,7 @@ bench: install
 	$(PY) benchmarks/bench_trial_vs_trainer.py
 	$(PY) benchmarks/bench_train_vs_trainer.py
 	$(PY) benchmarks/bench_tune_overhead.py
-	$(PY) benchmarks/bench_planner.py
+	$(PY) -m benchmarks.bench_planner
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
