@@ -12,5 +12,6 @@ The subpackages, from the inside out:
 Two modules at the top are the vocabulary they share: :mod:`tune_seeds.tables` (the
 results tables) and :mod:`tune_seeds.plan` (an early-discarding plan and its cost).
 Beside them, :mod:`tune_seeds.atomic` writes files whole or not at all, and
-:mod:`tune_seeds.benchmarking` holds what the benchmarks share.
+:mod:`tune_seeds.benchmarking` holds what the benchmarks share, and :mod:`tune_seeds.cli`
+the argparse types the command-line scripts check their values with.
 """

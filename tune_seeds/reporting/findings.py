@@ -30,6 +30,7 @@ from tune_seeds.analysis.compare import SweepData, compare_sweeps
 from tune_seeds.analysis.consistency import Consistency, pair_consistency, seed_consistency
 from tune_seeds.analysis.variance import two_way_anova
 from tune_seeds.replay.compare import paired_vs_fifo
+from tune_seeds.schedulers.kinds import BASELINE
 
 TASK_LABELS = {"mrpc": "MRPC", "rte": "RTE", "cola": "CoLA", "sst2": "SST-2"}
 OPTIMIZER_LABELS = {"adamw": "AdamW", "bert-adam": "BERT's Adam"}
@@ -488,7 +489,7 @@ def _comparison_row(r: dict[str, Any]) -> dict[str, Any]:
     cut = "" if r["cut"] is None else (
         f"{r['cut']:.1f} (mean)" if r["cut_varies"] else f"{int(r['cut'])}"
     ) + f" = {r['cut_share']:.0%}"
-    fifo = r["scheduler"] == "fifo"
+    fifo = r["scheduler"] == BASELINE
     return {"scheduler": r["scheduler"], "started": f"{r['started']:g}", "cut after": cut,
             "compute": f"{r['compute']:.2f}",
             "best found (mean ± sd)": f"{r['best_mean']:.4f} ± {r['best_sd']:.4f}",

@@ -8,7 +8,7 @@
 
   (on one line). Compute is counted in full runs (evaluation intervals trained /
   intervals of a full run); the plan is the scheduler's
-  (:meth:`~tune_seeds.tuning.sweep.SchedulerSpec.planned_evals`), and the ETA is the planned
+  (``SweepSpec.setup.planned_compute``), and the ETA is the planned
   intervals left over the intervals per second trained so far in this run, so it
   sharpens as trials finish. The driver prints it, so it is also what a Ray job's log
   shows. The arithmetic (:func:`measure`, :func:`format_progress`) is pure and needs
@@ -111,7 +111,7 @@ def measure(
         trials: the trials created so far (the searcher may create more later).
         total: trials the sweep runs in all.
         total_evals: evaluation intervals of a full run.
-        planned: intervals the scheduler plans to train (``SchedulerSpec.planned_evals``;
+        planned: intervals the scheduler plans to train (``SweepSpec.setup.planned_compute``;
             None: no plan, the ETA is then towards FIFO's compute, an upper bound).
         elapsed_s: seconds since this run started (or resumed).
         used_at_start: intervals already trained when it started (a resumed sweep's),
