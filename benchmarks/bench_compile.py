@@ -14,7 +14,8 @@ cached in memory carries over:
 A compiled variant runs twice against one fresh Inductor cache folder
 (``TORCHINDUCTOR_CACHE_DIR``): ``cold``, the first trial of a sweep on a machine, which
 compiles every shape; ``warm``, every later trial, which reads the compiled code from
-the cache. The compile time is counted in both. ``per_trial_in_sweep_s`` spreads the
+the cache. The compile time is counted in both. The baseline runs first and again at
+the end; the ratios use the mean of its two runs. ``per_trial_in_sweep_s`` spreads the
 cold trial's extra time over a sweep of ``--sweep-trials`` trials, and the headline
 ``ratio_vs_eager`` is eager's time over that.
 
@@ -22,6 +23,28 @@ Every variant reports its total, the time inside evaluations, and its scores; th
 score columns say how far padding and compiled kernels move a trial's curve (they
 change the last bits of the logits, and padding changes the shape dropout masks are
 drawn at).
+
+Measured on the project's 2-core CPU (quiet, bf16, 2 threads, MRPC with 1,000 training
+examples, 2026-12-03; ``benchmarks/results/compile.json``), per trial in a sweep of 100:
+
+=============  =======  ===========================================================
+variant        seconds  against eager
+=============  =======  ===========================================================
+eager          80.5     baseline (79.1 s when run again at the end)
+eager-pad16    79.5     1.00x: evaluation 1.07x, training 0.98x
+compile-eval   82.5     0.97x: the other 30 evaluations take 16.4 s against 19.8 s
+                        eager, but loading the compiled code from the cache costs
+                        6.4 s in every trial and compiling it 32 s in the first
+compile-all    88.3     0.90x: compiled training is slower (64.3 s against 58.8 s),
+                        and the first trial compiles for 137 s more
+=============  =======  ===========================================================
+
+So on this CPU neither padding nor compilation pays, and both stay off by default. The
+best score moves by up to 0.031 with padding (another shape draws other dropout masks),
+so they would also have split the recorded sweeps' arithmetic. Kept as options because
+they may pay where kernels launch asynchronously and Python overhead dominates (a GPU);
+unmeasured there. An earlier probe beside a running sweep showed compiled validation
+2x faster: contention, which this run's baseline measured twice rules out.
 
 Usage::
 
@@ -143,21 +166,31 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variants: {', '.join(unknown)}")
     if BASELINE not in variants:
         variants.insert(0, BASELINE)
-    rows, base = [], None
+    measured = {}
     for variant in variants:
         with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
             runs = {"cold": spawn(variant, args, cache)}
             if VARIANTS[variant][0] != "off":
                 runs["warm"] = spawn(variant, args, cache)
-        row = summarize(variant, runs, base, args.sweep_trials)
-        if variant == BASELINE:
-            base = runs["cold"]
-            row = summarize(variant, runs, base, args.sweep_trials)
+        measured[variant] = runs
+        print(f"{variant:13s} {runs.get('warm', runs['cold'])['total_s']:7.1f} s", flush=True)
+    # The baseline again at the end: a machine that drifts during the run shows as two
+    # different baselines, and the ratios use their mean.
+    again = spawn(BASELINE, args, "")
+    first = measured[BASELINE]["cold"]
+    base = {k: (first[k] + again[k]) / 2 if isinstance(first[k], float) else first[k]
+            for k in first}
+    measured[BASELINE] = {"cold": first, "again": again}
+    print(f"{BASELINE:13s} {again['total_s']:7.1f} s (again, at the end)", flush=True)
+    rows = []
+    for variant, runs in measured.items():
+        row = summarize(variant, {k: v for k, v in runs.items() if k != "again"}, base,
+                        args.sweep_trials)
+        row["runs"] = runs
         rows.append(row)
-        ratio = row.get("ratio_vs_eager", 1.0)
         print(f"{variant:13s} {row['per_trial_in_sweep_s']:7.1f} s per trial in a sweep "
-              f"(compile extra {row['compile_extra_s']:5.1f} s): {ratio:.2f}x eager",
-              flush=True)
+              f"(compile extra {row['compile_extra_s']:5.1f} s): "
+              f"{row['ratio_vs_eager']:.2f}x eager", flush=True)
     result = {"benchmark": "compile", "baseline": BASELINE, "task": "mrpc",
               "train_examples": args.train_examples, "precision": args.precision,
               "threads": args.threads, "seeds": [args.wi_seed, args.do_seed],
